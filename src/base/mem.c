@@ -1,6 +1,7 @@
 #include "base/mem.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -77,4 +78,18 @@ cf_status cf_harden_process(void)
         TRY_ERRNO(setrlimit(RLIMIT_CORE, &no_core));
         TRY_ERRNO(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
         return CF_OK;
+}
+
+void *cf_wiping_malloc(size_t n)
+{
+        return malloc(n);
+}
+
+void cf_wiping_free(void *p)
+{
+        if (p == NULL) {
+                return;
+        }
+        cf_wipe(p, malloc_usable_size(p));
+        free(p);
 }

@@ -75,3 +75,8 @@ static inline void cf_wipe_guard_run(struct cf_wipe_guard *g)
 /* Process hardening for programs that hold secrets: no core dumps, not ptrace-able by
  * non-root peers (PR_SET_DUMPABLE=0, RLIMIT_CORE=0). */
 CF_FN cf_harden_process(void);
+
+/* malloc/free pair for libraries that may hold secrets in their own allocations (jansson
+ * trees and dumps): the free wipes the whole usable block first. */
+void *cf_wiping_malloc(size_t n);
+void cf_wiping_free(void *p);

@@ -1,0 +1,342 @@
+/* POST /v1/activate: attest, then provision (design section 6).
+ *
+ * Request:  {"policy": NAME, "service": NAME, "evidence": {"type": "sim", "data": BASE64}}
+ * Granted:  200 {"policy", "service", "version", "argv": [..], "env": {..}, "working_dir",
+ *                "files": [{"path", "mode", "content": BASE64}]}
+ * Refused:  403 {"error": {"code": "activation.refused", "details": {"checks": [failed]}}}
+ *
+ * Every decision is explained by the checks list: evidence checks from the verifier, then
+ * "binding" (report data = SHA-512("coffer-activation-v1" || TLS exporter of this very
+ * connection)), then the service's rules. */
+#include "cas/cas.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "attest/sim.h"
+#include "base/codec.h"
+#include "base/log.h"
+#include "crypto/tls.h"
+#include "policy/policy.h"
+
+#define ACTIVATE_BODY_MAX     (64u << 10)
+#define ACTIVATE_EVIDENCE_MAX (32u << 10)
+#define BUNDLE_STRING_MAX     (1u << 20)
+
+struct activation {
+        struct cas_worker *w;
+        struct evhttp_request *req;
+        const char *policy_name;
+        const char *service_name;
+        const struct policy *policy;
+        const struct policy_service *service;
+        uint64_t version;
+        struct attest_result res;
+        enum attest_platform platform;
+        char measurement[65];
+};
+
+static cf_status add(struct activation *a, const char *name, bool ok, const char *expected,
+                     const char *actual)
+{
+        return attest_checks_add(&a->res.checks, name, ok, expected, actual);
+}
+
+/* Checks the evidence's report data binds this TLS connection. */
+static cf_status check_binding(struct activation *a)
+{
+        uint8_t exporter[CF_TLS_EXPORTER_SIZE], expected[64];
+        char exp_hex[129];
+        const char *actual = json_string_value(json_object_get(a->res.claims, "report_data"));
+        SSL *ssl = cas_request_ssl(a->req);
+        bool ok;
+
+        ENSURE(ssl != NULL, CF_E_TLS);
+        TRY(cf_tls_exporter(ssl, "EXPORTER-coffer-activation", exporter));
+        TRY(sim_activation_report_data(exporter, expected));
+        cf_hex_encode(expected, sizeof(expected), exp_hex, sizeof(exp_hex));
+        ok = actual != NULL && strlen(actual) == 128 && cf_ct_eq(actual, exp_hex, 128);
+        return add(a, "binding.report_data", ok,
+                   "SHA-512(\"coffer-activation-v1\" || TLS exporter of this connection)",
+                   ok ? "bound to this connection"
+                      : "bound to another connection (relayed or replayed evidence)");
+}
+
+/* Evaluates the service's attestation rules: granted if any rule of the evidence's platform
+ * matches. Records one check per rule considered. */
+static cf_status check_rules(struct activation *a)
+{
+        bool any_rule = false, matched = false;
+        const char *m = json_string_value(json_object_get(a->res.claims, "measurement"));
+
+        snprintf(a->measurement, sizeof(a->measurement), "%s", m ? m : "");
+        for (size_t i = 0; i < a->service->n_rules && !matched; i++) {
+                const struct policy_rule *r = &a->service->rules[i];
+                char expected[256], name[48];
+
+                if (r->platform != a->platform) {
+                        continue;
+                }
+                any_rule = true;
+                for (size_t j = 0; m != NULL && j < r->n_measurements && !matched; j++) {
+                        matched = strcmp(r->measurements[j], m) == 0;
+                }
+                snprintf(expected, sizeof(expected), "one of %zu measurement%s (%.16s...)",
+                         r->n_measurements, r->n_measurements == 1 ? "" : "s",
+                         r->n_measurements ? r->measurements[0] : "");
+                snprintf(name, sizeof(name), "rule[%zu].measurement", i);
+                TRY(add(a, name, matched, expected, a->measurement));
+        }
+        if (!any_rule) {
+                char expected[64];
+                snprintf(expected, sizeof(expected), "a rule with platform: %s",
+                         attest_platform_name(a->platform));
+                TRY(add(a, "rules.platform", false, expected, "no rule for this platform"));
+        }
+        if (a->platform == ATTEST_SIM) {
+                TRY(add(a, "tolerate.simulation", a->service->tolerate_simulation,
+                        "tolerate: [simulation]",
+                        a->service->tolerate_simulation ? "tolerated"
+                                                        : "not tolerated by the policy"));
+        }
+        return CF_OK;
+}
+
+struct lookup_ctx {
+        struct activation *a;
+        struct cf_buf value;
+};
+
+static cf_status lookup(void *ctx, const char *name, struct cf_slice *ret)
+{
+        struct lookup_ctx *l = ctx;
+
+        cf_buf_reset(&l->value);
+        TRY(cas_secret_value(l->a->w, l->a->policy, name, &l->value));
+        *ret = cf_buf_slice(&l->value);
+        return CF_OK;
+}
+
+/* Substitutes placeholders into a JSON string. Binary secrets that are not valid UTF-8 or
+ * hold NUL bytes cannot go into argv or env: CF_E_ENCODING. */
+static cf_status subst_string(struct lookup_ctx *l, const char *text, json_t **ret)
+{
+        struct cf_buf out;
+        json_t *j = NULL;
+
+        cf_buf_init(&out, BUNDLE_STRING_MAX, true);
+        cf_status s = policy_substitute(text, lookup, l, &out);
+        if (cf_ok(s) && (memchr(out.ptr, 0, out.size) != NULL ||
+                         (j = json_stringn((const char *)out.ptr, out.size)) == NULL)) {
+                s = cf_fail(CF_E_ENCODING);
+        }
+        cf_buf_done(&out);
+        TRY(s);
+        *ret = j;
+        return CF_OK;
+}
+
+static cf_status subst_base64(struct lookup_ctx *l, const char *text, json_t **ret)
+{
+        struct cf_buf out, b64;
+        cf_status s;
+
+        cf_buf_init(&out, BUNDLE_STRING_MAX, true);
+        cf_buf_init(&b64, 2 * BUNDLE_STRING_MAX, true);
+        s = policy_substitute(text, lookup, l, &out);
+        if (cf_ok(s)) {
+                s = cf_base64_encode_buf(out.ptr, out.size, &b64);
+        }
+        if (cf_ok(s)) {
+                *ret = json_stringn((const char *)b64.ptr, b64.size);
+                s = *ret ? CF_OK : cf_fail(CF_E_NOMEM);
+        }
+        cf_buf_done(&out);
+        cf_buf_done(&b64);
+        return s;
+}
+
+static cf_status build_bundle(struct activation *a, json_t **ret)
+{
+        const struct policy_service *svc = a->service;
+        struct lookup_ctx l = { a, { 0 } };
+        json_t *b = json_pack("{s:s, s:s, s:I, s:[], s:{}, s:[]}", "policy", a->policy_name,
+                              "service", a->service_name, "version", (json_int_t)a->version,
+                              "argv", "env", "files");
+        json_t *v = NULL;
+        cf_status s = b ? CF_OK : cf_fail(CF_E_NOMEM);
+
+        cf_buf_init(&l.value, BUNDLE_STRING_MAX, true);
+        for (size_t i = 0; cf_ok(s) && i < svc->n_command; i++) {
+                s = subst_string(&l, svc->command[i], &v);
+                if (cf_ok(s)) {
+                        json_array_append_new(json_object_get(b, "argv"), v);
+                }
+        }
+        for (size_t i = 0; cf_ok(s) && i < svc->n_env; i++) {
+                s = subst_string(&l, svc->env[i].value, &v);
+                if (cf_ok(s)) {
+                        json_object_set_new(json_object_get(b, "env"), svc->env[i].name, v);
+                }
+        }
+        for (size_t i = 0; cf_ok(s) && i < svc->n_files; i++) {
+                const struct policy_file *f = &svc->files[i];
+                s = subst_base64(&l, f->content, &v);
+                if (cf_ok(s)) {
+                        json_array_append_new(json_object_get(b, "files"),
+                                              json_pack("{s:s, s:i, s:o}", "path", f->path,
+                                                        "mode", (int)f->mode, "content", v));
+                }
+        }
+        if (cf_ok(s) && svc->working_dir != NULL) {
+                json_object_set_new(b, "working_dir", json_string(svc->working_dir));
+        }
+        if (cf_ok(s) && svc->n_passthrough_env > 0) {
+                json_t *pt = json_array();
+                for (size_t i = 0; i < svc->n_passthrough_env; i++) {
+                        json_array_append_new(pt, json_string(svc->passthrough_env[i]));
+                }
+                json_object_set_new(b, "passthrough_env", pt);
+        }
+        cf_buf_done(&l.value);
+        if (!cf_ok(s)) {
+                json_decref(b);
+                return s;
+        }
+        *ret = b;
+        return CF_OK;
+}
+
+static void refuse(struct activation *a, const char *why)
+{
+        json_t *failed = NULL;
+        char msg[256];
+
+        atomic_fetch_add(&a->w->cas->metrics.activations_refused, 1);
+        if (!cf_ok(attest_checks_to_json(&a->res.checks, true, &failed))) {
+                failed = json_array();
+        }
+        snprintf(msg, sizeof(msg), "activation refused: %s", why);
+        cf_log_info("activation refused policy=%s service=%s platform=%s measurement=%.16s "
+                    "failed_checks=%zu reason='%s'",
+                    a->policy_name ? a->policy_name : "-", a->service_name ? a->service_name : "-",
+                    attest_platform_name(a->platform) ? attest_platform_name(a->platform) : "-",
+                    a->measurement[0] ? a->measurement : "-", attest_checks_failed(&a->res.checks),
+                    why);
+        cas_reply_error(a->req, 403, "activation.refused", msg,
+                        json_pack("{s:o}", "checks", failed));
+}
+
+static cf_status decode_evidence(json_t *ev, struct activation *a, struct cf_buf *bytes)
+{
+        const char *type = NULL, *data = NULL;
+
+        ENSURE(json_unpack(ev, "{s:s, s:s !}", "type", &type, "data", &data) == 0, CF_E_SCHEMA);
+        ENSURE(cf_ok(attest_platform_parse(type, &a->platform)), CF_E_UNSUPPORTED);
+        return cf_base64_decode_buf(cf_slice_str(data), bytes);
+}
+
+static void activate(struct activation *a, json_t *body)
+{
+        json_t *ev = NULL, *bundle = NULL;
+        struct cf_buf bytes;
+        cf_status s;
+
+        if (json_unpack(body, "{s:s, s:s, s:o !}", "policy", &a->policy_name, "service",
+                        &a->service_name, "evidence", &ev) != 0) {
+                cas_reply_error(a->req, 400, "request.schema",
+                                "expected {\"policy\": NAME, \"service\": NAME, \"evidence\": "
+                                "{\"type\": PLATFORM, \"data\": BASE64}}",
+                                NULL);
+                return;
+        }
+        cf_buf_init(&bytes, ACTIVATE_EVIDENCE_MAX, false);
+        s = decode_evidence(ev, a, &bytes);
+        if (!cf_ok(s)) {
+                cf_buf_done(&bytes);
+                cas_reply_error(a->req, 400, "request.evidence",
+                                s.code == CF_E_UNSUPPORTED
+                                        ? "unknown evidence type (this cofferd accepts: sim)"
+                                        : "'evidence' must be {\"type\": \"sim\", \"data\": "
+                                          "BASE64} with at most 32 KiB of data",
+                                NULL);
+                return;
+        }
+        s = cas_policy_current(a->w, a->policy_name, &a->policy, &a->version);
+        a->service = cf_ok(s) ? policy_find_service(a->policy, a->service_name) : NULL;
+        cf_ignore(add(a, "policy.service", a->service != NULL, "an existing policy and service",
+                      a->service ? "found" : "no such policy or service"));
+        if (a->service == NULL) {
+                cf_buf_done(&bytes);
+                refuse(a, "no such policy or service");
+                return;
+        }
+        if (a->platform != ATTEST_SIM) {
+                cf_ignore(add(a, "evidence.type", false, "sim",
+                              attest_platform_name(a->platform)));
+                cf_buf_done(&bytes);
+                refuse(a, "this cofferd verifies sim evidence only");
+                return;
+        }
+        s = sim_evidence_verify(cf_buf_slice(&bytes), &a->res);
+        cf_buf_done(&bytes);
+        if (cf_ok(s)) {
+                s = check_binding(a);
+        }
+        if (cf_ok(s)) {
+                s = check_rules(a);
+        }
+        if (!cf_ok(s) || !attest_checks_all_ok(&a->res.checks)) {
+                refuse(a, cf_ok(s) || attest_checks_failed(&a->res.checks) > 0
+                                  ? "the evidence does not satisfy the policy"
+                                  : cf_strerror(s));
+                return;
+        }
+        s = build_bundle(a, &bundle);
+        if (!cf_ok(s)) {
+                cf_log_err("activation policy=%s service=%s: cannot build the configuration: %s",
+                           a->policy_name, a->service_name, cf_strerror(s));
+                cas_reply_error(a->req, s.code == CF_E_ENCODING ? 422 : 500, "activation.bundle",
+                                s.code == CF_E_ENCODING
+                                        ? "a binary secret cannot be placed in argv or environment"
+                                        : "cannot build the configuration",
+                                NULL);
+                return;
+        }
+        atomic_fetch_add(&a->w->cas->metrics.activations_granted, 1);
+        cf_log_info("activation granted policy=%s version=%llu service=%s platform=sim "
+                    "measurement=%.16s",
+                    a->policy_name, (unsigned long long)a->version, a->service_name,
+                    a->measurement);
+        cas_reply_json_secret(a->req, 200, bundle);
+}
+
+void cas_api_activate(struct cas_worker *w, struct evhttp_request *req)
+{
+        struct activation a = { .w = w, .req = req };
+        struct cf_buf body;
+        json_error_t jerr;
+        json_t *j = NULL;
+
+        cf_buf_init(&body, ACTIVATE_BODY_MAX, false);
+        if (!cf_ok(cas_request_body(req, ACTIVATE_BODY_MAX, &body))) {
+                cf_buf_done(&body);
+                cas_reply_error(req, 413, "request.too_large", "activation requests are at most "
+                                "64 KiB", NULL);
+                return;
+        }
+        j = json_loadb((const char *)body.ptr, body.size, JSON_REJECT_DUPLICATES, &jerr);
+        cf_buf_done(&body);
+        if (j == NULL) {
+                cas_reply_error(req, 400, "request.json", "the body is not valid JSON", NULL);
+                return;
+        }
+        if (!cf_ok(attest_result_init(&a.res))) {
+                json_decref(j);
+                cas_reply_error(req, 500, "internal", "out of memory", NULL);
+                return;
+        }
+        activate(&a, j);
+        attest_result_done(&a.res);
+        json_decref(j);
+}

@@ -1,0 +1,132 @@
+/* cofferd internals shared by its source files. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "base/cursor.h"
+#include "base/mem.h"
+#include "base/status.h"
+#include "crypto/crypto.h"
+
+struct policy;
+struct store;
+
+/* Limits on what a peer can make cofferd hold (see docs/operations.md). */
+#define CAS_MAX_HEADERS_SIZE   16384
+#define CAS_MAX_BODY_SIZE      (4u << 20)
+#define CAS_TIMEOUT_SECONDS    10
+#define CAS_MAX_THREADS        64
+#define CAS_NONCE_MAX          64
+#define CAS_POLICY_CACHE_SIZE  64
+
+struct cas_config {
+        char data_dir[1024];
+        char listen_host[256];
+        uint16_t listen_port;
+        int threads;              /* 0: one per online CPU */
+        bool verbose;
+};
+
+struct cas_metrics {
+        atomic_ulong requests;
+        atomic_ulong responses_2xx, responses_4xx, responses_5xx;
+        atomic_ulong activations_granted, activations_refused;
+        atomic_ulong policies_created, policies_updated, policies_deleted;
+        atomic_ulong tamper_detected;
+};
+
+/* State shared by every worker thread; immutable after start except the atomics. */
+struct cas {
+        struct cas_config cfg;
+        SSL_CTX *tls;
+        char key_id[CF_KEY_ID_HEX];       /* cofferd's identity: SHA-256 of its TLS SPKI */
+        uint8_t key_id_raw[CF_SHA256_SIZE];
+        struct cf_secret *data_key;       /* unwrapped store data key */
+        struct cf_pkey *sim_platform_key; /* signs cofferd's own sim evidence */
+        uint8_t self_measurement[32];     /* SHA-256 of cofferd's executable */
+        char store_path[1100];
+        struct cas_metrics metrics;
+        int64_t started_at;
+};
+
+/* One per worker thread: its own event loop, HTTP server and store handle. */
+struct cas_cached_policy {
+        char name[256];
+        uint64_t version;
+        struct policy *policy;
+};
+
+struct cas_worker {
+        struct cas *cas;
+        struct event_base *base;
+        struct evhttp *http;
+        struct store *store;
+        struct cas_cached_policy cache[CAS_POLICY_CACHE_SIZE];
+        unsigned cache_next;
+};
+
+/* datadir.c: creates or loads the data directory (TLS identity, sealing key, data key). */
+CF_FN cas_datadir_open(struct cas *cas);
+
+/* server.c */
+CF_FN cas_serve(struct cas *cas);
+/* Stops every worker loop (signal-safe: only writes to a pipe). */
+void cas_request_stop(void);
+
+/* Response helpers (server.c). Every reply is JSON except metrics. */
+void cas_reply_json(struct evhttp_request *req, int status, json_t *body); /* consumes body */
+/* Like cas_reply_json, for bodies that hold secrets: the text is wiped when sent. */
+void cas_reply_json_secret(struct evhttp_request *req, int status, json_t *body);
+void cas_reply_error(struct evhttp_request *req, int status, const char *code, const char *message,
+                     json_t *details); /* consumes details (may be NULL) */
+void cas_reply_status(struct evhttp_request *req, cf_status s, const char *what);
+/* The TLS connection of a request. */
+SSL *cas_request_ssl(struct evhttp_request *req);
+/* The caller's key id (client certificate); false when none was presented. */
+bool cas_request_key_id(struct evhttp_request *req, char out[static CF_KEY_ID_HEX]);
+/* Reads the request body into b (at most max bytes). */
+CF_FN cas_request_body(struct evhttp_request *req, size_t max, struct cf_buf *b);
+
+/* api_*.c: route handlers; path is the part after "/v1". */
+void cas_api_health(struct cas_worker *w, struct evhttp_request *req);
+void cas_api_version(struct cas_worker *w, struct evhttp_request *req);
+void cas_api_metrics(struct cas_worker *w, struct evhttp_request *req);
+void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req);
+void cas_api_policies(struct cas_worker *w, struct evhttp_request *req, const char *rest);
+void cas_api_activate(struct cas_worker *w, struct evhttp_request *req);
+
+/* policies.c: the stored policy records, shared by the policy and activation handlers. */
+struct cas_policy_record {
+        uint64_t version;
+        char digest[CF_KEY_ID_HEX];
+        char predecessor[CF_KEY_ID_HEX]; /* "" for the first version */
+        char creator[CF_KEY_ID_HEX];
+        int64_t created;
+        bool deleted;
+        struct cf_buf document;          /* exact bytes as submitted */
+};
+void cas_policy_record_init(struct cas_policy_record *r);
+void cas_policy_record_done(struct cas_policy_record *r);
+/* Loads a version (0 = latest). CF_E_NOT_FOUND, CF_E_TAMPERED, ... */
+CF_FN cas_policy_load(struct cas_worker *w, const char *name, uint64_t version,
+                      struct cas_policy_record *ret);
+/* The parsed latest version of a live policy, cached per worker (borrowed until the next
+ * call on this worker). CF_E_NOT_FOUND for absent or deleted policies. */
+CF_FN cas_policy_current(struct cas_worker *w, const char *name, const struct policy **ret,
+                         uint64_t *ret_version);
+
+/* secrets.c: generation on create/update and lookup at activation. */
+CF_FN cas_secrets_provision(struct cas_worker *w, const struct policy *p,
+                            const struct policy *previous);
+/* Looks up a secret's value for substitution into s (a secret buffer). */
+CF_FN cas_secret_value(struct cas_worker *w, const struct policy *p, const char *name,
+                       struct cf_buf *out);
+
+/* Logs a store failure with what was asked; counts tampering. */
+void cas_log_store_error(struct cas *cas, cf_status s, const char *table, const char *key);

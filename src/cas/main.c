@@ -1,0 +1,229 @@
+/* cofferd: the Coffer configuration and attestation service. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/codec.h"
+#include "base/io.h"
+#include "base/log.h"
+#include "cas/cas.h"
+
+static const char g_usage[] =
+        "Usage: cofferd [OPTIONS]\n"
+        "\n"
+        "The Coffer configuration and attestation service (CAS): stores policies and\n"
+        "secrets, attests workloads and releases each workload's configuration only to\n"
+        "code whose evidence satisfies its policy. Speaks HTTPS (TLS 1.3 only) under /v1.\n"
+        "\n"
+        "Options:\n"
+        "  -d, --data-dir DIR     state directory, created on first start (required)\n"
+        "  -l, --listen ADDR:PORT address to listen on (default 127.0.0.1:8443);\n"
+        "                         port 0 picks a free port; IPv6 as [::1]:PORT\n"
+        "  -t, --threads N        worker threads (default: one per CPU)\n"
+        "  -c, --config FILE      JSON configuration file with the keys data_dir, listen,\n"
+        "                         threads and log_level; command-line flags override it\n"
+        "      --log-level LEVEL  error, warning, info (default) or debug\n"
+        "  -h, --help             show this help\n"
+        "  -V, --version          show the version\n"
+        "\n"
+        "On start it prints 'cofferd key id: HEX' (clients pin it with --cas-key) and\n"
+        "'cofferd listening on ADDR:PORT' on standard output. SIGTERM or SIGINT stop it.\n"
+        "\n"
+        "TEE: this build runs in sim mode: its own evidence is signed by a software key and\n"
+        "its data key is sealed by a key file. It protects nothing against a local root.\n";
+
+static cf_status parse_listen(const char *arg, struct cas_config *cfg)
+{
+        const char *colon;
+        char port[8];
+        uint64_t p;
+        size_t hlen;
+
+        if (arg[0] == '[') {
+                const char *end = strchr(arg, ']');
+                ENSURE(end != NULL && end[1] == ':', CF_E_MALFORMED);
+                hlen = (size_t)(end - arg - 1);
+                ENSURE(hlen < sizeof(cfg->listen_host), CF_E_LIMIT);
+                memcpy(cfg->listen_host, arg + 1, hlen);
+                colon = end + 1;
+        } else {
+                colon = strrchr(arg, ':');
+                ENSURE(colon != NULL, CF_E_MALFORMED);
+                hlen = (size_t)(colon - arg);
+                ENSURE(hlen > 0 && hlen < sizeof(cfg->listen_host), CF_E_LIMIT);
+                memcpy(cfg->listen_host, arg, hlen);
+        }
+        cfg->listen_host[hlen] = '\0';
+        ENSURE(strlen(colon + 1) < sizeof(port), CF_E_MALFORMED);
+        snprintf(port, sizeof(port), "%s", colon + 1);
+        TRY(cf_parse_u64(port, 0, 65535, &p));
+        cfg->listen_port = (uint16_t)p;
+        return CF_OK;
+}
+
+static cf_status parse_level(const char *s, enum cf_log_level *ret)
+{
+        static const struct {
+                const char *name;
+                enum cf_log_level level;
+        } levels[] = { { "error", CF_LOG_ERR },
+                       { "warning", CF_LOG_WARNING },
+                       { "info", CF_LOG_INFO },
+                       { "debug", CF_LOG_DEBUG } };
+
+        for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+                if (strcmp(s, levels[i].name) == 0) {
+                        *ret = levels[i].level;
+                        return CF_OK;
+                }
+        }
+        return cf_fail(CF_E_INVALID_ARG);
+}
+
+static cf_status load_config(const char *path, struct cas_config *cfg, enum cf_log_level *level)
+{
+        struct cf_buf text;
+        json_error_t jerr;
+        json_t *j;
+        const char *dir = NULL, *listen = NULL, *lvl = NULL;
+        json_int_t threads = -1;
+        cf_status s = CF_OK;
+
+        cf_buf_init(&text, 1 << 16, false);
+        TRY(cf_read_file(path, 1 << 16, &text));
+        j = json_loadb((const char *)text.ptr, text.size, JSON_REJECT_DUPLICATES, &jerr);
+        cf_buf_done(&text);
+        if (j == NULL) {
+                fprintf(stderr, "cofferd: %s:%d:%d: %s\n", path, jerr.line, jerr.column,
+                        jerr.text);
+                return cf_fail(CF_E_SYNTAX);
+        }
+        if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s, s?s, s?I, s?s}", "data_dir", &dir,
+                           "listen", &listen, "threads", &threads, "log_level", &lvl) != 0) {
+                fprintf(stderr, "cofferd: %s: %s (known keys: data_dir, listen, threads, "
+                        "log_level)\n", path, jerr.text);
+                s = cf_fail(CF_E_SCHEMA);
+        }
+        if (cf_ok(s) && dir != NULL) {
+                snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", dir);
+        }
+        if (cf_ok(s) && listen != NULL) {
+                s = parse_listen(listen, cfg);
+        }
+        if (cf_ok(s) && threads >= 0) {
+                cfg->threads = threads > CAS_MAX_THREADS ? CAS_MAX_THREADS : (int)threads;
+        }
+        if (cf_ok(s) && lvl != NULL) {
+                s = parse_level(lvl, level);
+        }
+        json_decref(j);
+        return s;
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+        fprintf(stderr, "cofferd: %s%s%s\nTry 'cofferd --help'.\n", msg, arg ? ": " : "",
+                arg ? arg : "");
+        return 2;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "data-dir", required_argument, NULL, 'd' },
+                { "listen", required_argument, NULL, 'l' },
+                { "threads", required_argument, NULL, 't' },
+                { "config", required_argument, NULL, 'c' },
+                { "log-level", required_argument, NULL, 'L' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
+        };
+        static struct cas cas; /* large; lives for the whole process */
+        enum cf_log_level level = CF_LOG_INFO;
+        const char *config = NULL, *data_dir = NULL, *listen = NULL, *threads = NULL,
+                   *log_level = NULL;
+        uint64_t n;
+        int c;
+        cf_status s;
+
+        while ((c = getopt_long(argc, argv, "d:l:t:c:hV", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd':
+                        data_dir = optarg;
+                        break;
+                case 'l':
+                        listen = optarg;
+                        break;
+                case 't':
+                        threads = optarg;
+                        break;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'L':
+                        log_level = optarg;
+                        break;
+                case 'h':
+                        fputs(g_usage, stdout);
+                        return 0;
+                case 'V':
+                        printf("cofferd %s\n", COFFER_VERSION);
+                        return 0;
+                default:
+                        return usage_error("invalid option", NULL);
+                }
+        }
+        if (optind < argc) {
+                return usage_error("unexpected argument", argv[optind]);
+        }
+        snprintf(cas.cfg.listen_host, sizeof(cas.cfg.listen_host), "127.0.0.1");
+        cas.cfg.listen_port = 8443;
+        if (config != NULL && !cf_ok(load_config(config, &cas.cfg, &level))) {
+                fprintf(stderr, "cofferd: cannot use the configuration file '%s'\n", config);
+                return 2;
+        }
+        if (data_dir != NULL) {
+                snprintf(cas.cfg.data_dir, sizeof(cas.cfg.data_dir), "%s", data_dir);
+        }
+        if (listen != NULL && !cf_ok(parse_listen(listen, &cas.cfg))) {
+                return usage_error("--listen wants ADDRESS:PORT", listen);
+        }
+        if (threads != NULL) {
+                if (!cf_ok(cf_parse_u64(threads, 1, CAS_MAX_THREADS, &n))) {
+                        return usage_error("--threads wants a number from 1 to 64", threads);
+                }
+                cas.cfg.threads = (int)n;
+        }
+        if (log_level != NULL && !cf_ok(parse_level(log_level, &level))) {
+                return usage_error("--log-level wants error, warning, info or debug", log_level);
+        }
+        if (cas.cfg.data_dir[0] == '\0') {
+                return usage_error("--data-dir is required", NULL);
+        }
+        cf_log_setup("cofferd", level);
+        json_set_alloc_funcs(cf_wiping_malloc, cf_wiping_free);
+        if (!cf_ok(cf_crypto_init()) || !cf_ok(cf_harden_process())) {
+                fprintf(stderr, "cofferd: cannot initialise cryptography or harden the process\n");
+                return 1;
+        }
+        cf_log_warning("TEE: sim mode. Evidence is signed by a software key and state is sealed "
+                       "by a key file: this protects nothing against a local root. Use it for "
+                       "development and tests only.");
+        cas.started_at = (int64_t)time(NULL);
+        s = cas_datadir_open(&cas);
+        if (!cf_ok(s)) {
+                fprintf(stderr, "cofferd: cannot open the data directory '%s': %s\n",
+                        cas.cfg.data_dir, cf_strerror(s));
+                return 1;
+        }
+        printf("cofferd key id: %s\n", cas.key_id);
+        fflush(stdout);
+        s = cas_serve(&cas);
+        SSL_CTX_free(cas.tls);
+        cas.data_key = cf_secret_free(cas.data_key);
+        cf_pkey_free(cas.sim_platform_key);
+        return cf_ok(s) ? 0 : 1;
+}

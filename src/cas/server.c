@@ -1,0 +1,393 @@
+/* The HTTPS front: one event loop per worker thread, all accepting on the same listening
+ * socket, TLS 1.3 through libevent's OpenSSL bufferevents, HTTP/1.1 through evhttp with size
+ * limits and timeouts, and JSON replies. */
+#include "cas/cas.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+
+#include "base/log.h"
+#include "crypto/tls.h"
+#include "policy/policy.h"
+#include "store/store.h"
+
+static struct cas_worker *g_workers;
+static int g_n_workers;
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static void count_status(struct cas *cas, int status)
+{
+        if (status >= 500) {
+                atomic_fetch_add(&cas->metrics.responses_5xx, 1);
+        } else if (status >= 400) {
+                atomic_fetch_add(&cas->metrics.responses_4xx, 1);
+        } else {
+                atomic_fetch_add(&cas->metrics.responses_2xx, 1);
+        }
+}
+
+static struct cas *g_cas;
+
+static void wipe_and_free(const void *data, size_t len, void *arg)
+{
+        (void)arg;
+        cf_wipe_free((void *)(uintptr_t)data, len);
+}
+
+static void send_text(struct evhttp_request *req, int status, const char *content_type, char *text,
+                      bool secret)
+{
+        struct evbuffer *buf = evbuffer_new();
+        size_t n = strlen(text);
+
+        count_status(g_cas, status);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+        if (buf == NULL) {
+                cf_wipe_free(text, n);
+                evhttp_send_error(req, 500, NULL);
+                return;
+        }
+        if (secret) {
+                /* The reply holds secrets: hand libevent a reference it wipes when sent. */
+                if (evbuffer_add_reference(buf, text, n, wipe_and_free, NULL) != 0) {
+                        cf_wipe_free(text, n);
+                }
+        } else {
+                evbuffer_add(buf, text, n);
+                free(text);
+        }
+        evhttp_send_reply(req, status, NULL, buf);
+        evbuffer_free(buf);
+}
+
+static void reply_json(struct evhttp_request *req, int status, json_t *body, bool secret)
+{
+        char *text = NULL;
+
+        if (body != NULL) {
+                text = json_dumps(body, JSON_COMPACT);
+                json_decref(body);
+        }
+        if (text == NULL) {
+                count_status(g_cas, 500);
+                evhttp_send_error(req, 500, NULL);
+                return;
+        }
+        send_text(req, status, "application/json", text, secret);
+}
+
+void cas_reply_json(struct evhttp_request *req, int status, json_t *body)
+{
+        reply_json(req, status, body, false);
+}
+
+void cas_reply_json_secret(struct evhttp_request *req, int status, json_t *body)
+{
+        reply_json(req, status, body, true);
+}
+
+void cas_reply_error(struct evhttp_request *req, int status, const char *code, const char *message,
+                     json_t *details)
+{
+        json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+
+        if (err != NULL && details != NULL) {
+                json_object_set(err, "details", details);
+        }
+        json_decref(details);
+        reply_json(req, status, json_pack("{s:o*}", "error", err), false);
+}
+
+void cas_reply_status(struct evhttp_request *req, cf_status s, const char *what)
+{
+        int status;
+        char msg[256];
+
+        switch (s.code) {
+        case CF_E_NOT_FOUND:
+                status = 404;
+                break;
+        case CF_E_PERMISSION:
+                status = 403;
+                break;
+        case CF_E_CONFLICT:
+        case CF_E_EXISTS:
+                status = 409;
+                break;
+        case CF_E_LIMIT:
+                status = 413;
+                break;
+        case CF_E_TAMPERED:
+        case CF_E_STORE:
+        case CF_E_NOMEM:
+        case CF_E_INTERNAL:
+        case CF_E_IO:
+        case CF_E_CRYPTO:
+                status = 500;
+                break;
+        default:
+                status = 400;
+                break;
+        }
+        snprintf(msg, sizeof(msg), "%s: %s", what, cf_strerror(s));
+        cas_reply_error(req, status, cf_status_name(s), msg, NULL);
+}
+
+/* ---- request accessors ------------------------------------------------------------- */
+
+SSL *cas_request_ssl(struct evhttp_request *req)
+{
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+
+        return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+bool cas_request_key_id(struct evhttp_request *req, char out[static CF_KEY_ID_HEX])
+{
+        SSL *ssl = cas_request_ssl(req);
+
+        return ssl != NULL && cf_ok(cf_tls_peer_key_id(ssl, out));
+}
+
+cf_status cas_request_body(struct evhttp_request *req, size_t max, struct cf_buf *b)
+{
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t n = evbuffer_get_length(in);
+
+        ENSURE(n <= max, CF_E_LIMIT);
+        TRY(cf_buf_reserve(b, n));
+        ENSURE(evbuffer_remove(in, b->ptr + b->size, n) == (int)n, CF_E_IO);
+        b->size += n;
+        b->ptr[b->size] = 0;
+        return CF_OK;
+}
+
+/* ---- routing ----------------------------------------------------------------------- */
+
+static void route(struct evhttp_request *req, void *arg)
+{
+        struct cas_worker *w = arg;
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+        const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+        enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+        atomic_fetch_add(&w->cas->metrics.requests, 1);
+        if (path == NULL || strncmp(path, "/v1/", 4) != 0) {
+                cas_reply_error(req, 404, "not_found", "no such endpoint (the API is under /v1/)",
+                                NULL);
+                return;
+        }
+        path += 3;
+        if (strcmp(path, "/health") == 0 && m == EVHTTP_REQ_GET) {
+                cas_api_health(w, req);
+        } else if (strcmp(path, "/version") == 0 && m == EVHTTP_REQ_GET) {
+                cas_api_version(w, req);
+        } else if (strcmp(path, "/metrics") == 0 && m == EVHTTP_REQ_GET) {
+                cas_api_metrics(w, req);
+        } else if (strcmp(path, "/cas/attestation") == 0 && m == EVHTTP_REQ_GET) {
+                cas_api_attestation(w, req);
+        } else if (strcmp(path, "/activate") == 0 && m == EVHTTP_REQ_POST) {
+                cas_api_activate(w, req);
+        } else if (strcmp(path, "/policies") == 0 || strncmp(path, "/policies/", 10) == 0) {
+                cas_api_policies(w, req, path + 9);
+        } else {
+                cas_reply_error(req, 404, "not_found", "no such endpoint or method", NULL);
+        }
+}
+
+/* ---- TLS and workers --------------------------------------------------------------- */
+
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+        struct cas_worker *w = arg;
+        SSL *ssl = SSL_new(w->cas->tls);
+        struct bufferevent *bev;
+
+        if (ssl == NULL) {
+                return NULL;
+        }
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+        if (bev != NULL) {
+                bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        }
+        return bev;
+}
+
+static cf_status worker_setup(struct cas_worker *w, struct cas *cas, int listen_fd)
+{
+        int fd;
+
+        w->cas = cas;
+        TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &w->store));
+        w->base = event_base_new();
+        ENSURE(w->base != NULL, CF_E_NOMEM);
+        w->http = evhttp_new(w->base);
+        ENSURE(w->http != NULL, CF_E_NOMEM);
+        evhttp_set_bevcb(w->http, tls_bev, w);
+        evhttp_set_gencb(w->http, route, w);
+        evhttp_set_max_headers_size(w->http, CAS_MAX_HEADERS_SIZE);
+        evhttp_set_max_body_size(w->http, CAS_MAX_BODY_SIZE);
+        evhttp_set_timeout(w->http, CAS_TIMEOUT_SECONDS);
+        evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                                    EVHTTP_REQ_DELETE);
+        /* Each loop gets its own descriptor of the one listening socket. */
+        fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 3);
+        TRY_ERRNO(fd);
+        ENSURE(evhttp_accept_socket(w->http, fd) == 0, CF_E_IO);
+        return CF_OK;
+}
+
+static void worker_teardown(struct cas_worker *w)
+{
+        if (w->http != NULL) {
+                evhttp_free(w->http);
+        }
+        if (w->base != NULL) {
+                event_base_free(w->base);
+        }
+        for (size_t i = 0; i < CAS_POLICY_CACHE_SIZE; i++) {
+                policy_free(w->cache[i].policy);
+        }
+        store_close(w->store);
+        memset(w, 0, sizeof(*w));
+}
+
+static void *worker_main(void *arg)
+{
+        struct cas_worker *w = arg;
+
+        event_base_dispatch(w->base);
+        return NULL;
+}
+
+static cf_status listen_socket(const struct cas_config *cfg, int *ret_fd, uint16_t *ret_port)
+{
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int one = 1, fd;
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+        memset(&ss, 0, sizeof(ss));
+        if (inet_pton(AF_INET, cfg->listen_host, &in4->sin_addr) == 1) {
+                in4->sin_family = AF_INET;
+                in4->sin_port = htons(cfg->listen_port);
+                len = sizeof(*in4);
+        } else if (inet_pton(AF_INET6, cfg->listen_host, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons(cfg->listen_port);
+                len = sizeof(*in6);
+        } else {
+                cf_log_err("--listen: '%s' is not an IPv4 or IPv6 address", cfg->listen_host);
+                return cf_fail(CF_E_INVALID_ARG);
+        }
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        TRY_ERRNO(fd);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+                int e = errno;
+                cf_log_err("cannot listen on %s:%u: %s", cfg->listen_host, cfg->listen_port,
+                           strerror(e));
+                close(fd);
+                return cf_fail_errno(e);
+        }
+        len = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &len);
+        *ret_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+        *ret_fd = fd;
+        return CF_OK;
+}
+
+static int g_stop_pipe[2] = { -1, -1 };
+
+void cas_request_stop(void)
+{
+        if (g_stop_pipe[1] >= 0) {
+                ssize_t r = write(g_stop_pipe[1], "x", 1);
+                (void)r;
+        }
+}
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        cas_request_stop();
+}
+
+cf_status cas_serve(struct cas *cas)
+{
+        pthread_t threads[CAS_MAX_THREADS];
+        struct cas_worker workers[CAS_MAX_THREADS];
+        int fd = -1, n = cas->cfg.threads;
+        uint16_t port = 0;
+        cf_status s = CF_OK;
+        char c;
+
+        g_cas = cas;
+        ENSURE(evthread_use_pthreads() == 0, CF_E_INTERNAL);
+        if (n <= 0) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                n = cpus > 0 ? (int)cpus : 1;
+        }
+        if (n > CAS_MAX_THREADS) {
+                n = CAS_MAX_THREADS;
+        }
+        TRY_ERRNO(pipe2(g_stop_pipe, O_CLOEXEC));
+        TRY(listen_socket(&cas->cfg, &fd, &port));
+        memset(workers, 0, sizeof(workers));
+        for (int i = 0; i < n && cf_ok(s); i++) {
+                s = worker_setup(&workers[i], cas, fd);
+        }
+        if (!cf_ok(s)) {
+                cf_log_err("cannot start workers: %s", cf_strerror(s));
+                for (int i = 0; i < n; i++) {
+                        worker_teardown(&workers[i]);
+                }
+                close(fd);
+                return s;
+        }
+        g_workers = workers;
+        g_n_workers = n;
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+        for (int i = 0; i < n; i++) {
+                pthread_create(&threads[i], NULL, worker_main, &workers[i]);
+        }
+        /* The line tests and scripts wait for; flushed before anything else can happen. */
+        printf("cofferd listening on %s:%u\n", cas->cfg.listen_host, port);
+        fflush(stdout);
+        cf_log_info("listening address=%s:%u threads=%d key_id=%s", cas->cfg.listen_host, port, n,
+                    cas->key_id);
+        while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        cf_log_info("stopping");
+        for (int i = 0; i < n; i++) {
+                event_base_loopexit(workers[i].base, NULL);
+        }
+        for (int i = 0; i < n; i++) {
+                pthread_join(threads[i], NULL);
+                worker_teardown(&workers[i]);
+        }
+        close(fd);
+        return CF_OK;
+}

@@ -1,0 +1,45 @@
+/* coffer: the command-line tool for people. Shared option state and helpers. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "base/status.h"
+#include "client/client.h"
+#include "crypto/crypto.h"
+
+/* Exit statuses: 0 success; 1 the operation failed or was refused; 2 usage error. */
+#define CLI_EXIT_FAIL  1
+#define CLI_EXIT_USAGE 2
+
+struct cli {
+        const char *cas;      /* --cas / COFFER_CAS */
+        const char *cas_key;  /* --cas-key / COFFER_CAS_KEY */
+        char identity[1024];  /* --identity / COFFER_IDENTITY / ~/.config/coffer */
+        bool json;
+        bool force;                     /* id new --force */
+        const char *expect_key;         /* cas attest --expect-key */
+        const char *expect_measurement; /* cas attest --expect-measurement */
+        int argc;             /* the command's own arguments */
+        char **argv;
+};
+
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a JSON value on stdout (pretty, sorted) and consumes it. */
+void cli_print_json(json_t *j);
+
+/* Loads the person's identity (certificate PEM into cert, key into *key). */
+CF_FN cli_identity_load(const struct cli *cli, struct cf_buf *cert, struct cf_pkey **key);
+/* Connects to cofferd; with_identity presents the person's certificate. pin: require
+ * --cas-key. Prints the error and returns NULL on failure. */
+struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pin);
+/* One request; prints transport errors. Returns false on failure. */
+bool cli_request(struct cf_client *c, const char *method, const char *path,
+                 const char *content_type, struct cf_slice body, struct cf_http_response *resp);
+
+int cmd_id(struct cli *cli);
+int cmd_measure(struct cli *cli);
+int cmd_policy(struct cli *cli);
+int cmd_cas(struct cli *cli);

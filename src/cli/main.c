@@ -1,0 +1,242 @@
+/* coffer: identities, measurements, policies and cofferd attestation for people. */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/io.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cli/cli.h"
+#include "crypto/tls.h"
+
+static const char g_usage[] =
+        "Usage: coffer [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+        "\n"
+        "Commands:\n"
+        "  id new [--force]            create your identity (P-256 key, self-signed certificate)\n"
+        "  id show                     print your key id\n"
+        "  measure FILE...             print the sim measurement of programs (SHA-256 of the file)\n"
+        "  policy create FILE          store a new policy (YAML or JSON)\n"
+        "  policy show NAME            print a policy (secret values are never shown)\n"
+        "  policy update FILE          store a new version; FILE names its predecessor's digest\n"
+        "  policy delete NAME          delete a policy (its history is kept)\n"
+        "  policy history NAME         list every version with its digest\n"
+        "  cas info                    print cofferd's version, key id and measurement\n"
+        "  cas attest --expect-key KEYID [--expect-measurement HEX]\n"
+        "                              verify cofferd's attestation (fresh nonce, TLS binding)\n"
+        "\n"
+        "Options (anywhere on the line):\n"
+        "  --cas HOST:PORT     cofferd's address (or COFFER_CAS)\n"
+        "  --cas-key KEYID     cofferd's key id to pin (or COFFER_CAS_KEY); required by\n"
+        "                      policy commands\n"
+        "  --identity DIR      your identity directory (or COFFER_IDENTITY; default\n"
+        "                      ~/.config/coffer)\n"
+        "  --json              machine-readable output on standard output\n"
+        "  -h, --help          show this help\n"
+        "  -V, --version       show the version\n"
+        "\n"
+        "Exit status: 0 success, 1 failure or refusal, 2 usage error.\n";
+
+int cli_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("coffer: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return CLI_EXIT_FAIL;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("coffer: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs("\nTry 'coffer --help'.\n", stderr);
+        return CLI_EXIT_USAGE;
+}
+
+void cli_print_json(json_t *j)
+{
+        if (j != NULL) {
+                json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+                fputc('\n', stdout);
+                json_decref(j);
+        }
+}
+
+cf_status cli_identity_load(const struct cli *cli, struct cf_buf *cert, struct cf_pkey **key)
+{
+        char path[1100];
+        struct cf_buf pem;
+        cf_status s;
+
+        snprintf(path, sizeof(path), "%s/identity.crt", cli->identity);
+        TRY(cf_read_file(path, 1 << 16, cert));
+        snprintf(path, sizeof(path), "%s/identity.key", cli->identity);
+        cf_buf_init(&pem, 1 << 16, true);
+        s = cf_read_file(path, 1 << 16, &pem);
+        if (cf_ok(s)) {
+                s = cf_pkey_from_pem(cf_buf_slice(&pem), true, key);
+        }
+        cf_buf_done(&pem);
+        return s;
+}
+
+struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pin)
+{
+        struct cf_buf cert;
+        CF_CLEANUP(cf_pkey_freep) struct cf_pkey *key = NULL;
+        struct cf_client *c = NULL;
+        cf_status s;
+
+        if (cli->cas == NULL) {
+                cli_usage("no cofferd address: give --cas HOST:PORT or set COFFER_CAS");
+                return NULL;
+        }
+        if (pin && cli->cas_key == NULL) {
+                cli_usage("give cofferd's key id with --cas-key or COFFER_CAS_KEY (see "
+                          "'coffer cas info')");
+                return NULL;
+        }
+        cf_buf_init(&cert, 1 << 16, false);
+        if (with_identity && !cf_ok(cli_identity_load(cli, &cert, &key))) {
+                cf_buf_done(&cert);
+                cli_error("no identity in '%s' (create one with 'coffer id new')", cli->identity);
+                return NULL;
+        }
+        s = cf_client_connect(cli->cas, pin ? cli->cas_key : NULL, cf_buf_slice(&cert), key, 0,
+                              &c);
+        cf_buf_done(&cert);
+        if (!cf_ok(s)) {
+                cli_error("cannot connect to cofferd at %s: %s%s", cli->cas, cf_strerror(s),
+                          s.code == CF_E_PEER ? " (its key id differs from --cas-key)" : "");
+                return NULL;
+        }
+        return c;
+}
+
+bool cli_request(struct cf_client *c, const char *method, const char *path,
+                 const char *content_type, struct cf_slice body, struct cf_http_response *resp)
+{
+        cf_status s = cf_client_request(c, method, path, content_type, body, resp);
+
+        if (!cf_ok(s)) {
+                cli_error("request %s %s failed: %s", method, path, cf_strerror(s));
+                return false;
+        }
+        return true;
+}
+
+static void default_identity(struct cli *cli)
+{
+        const char *env = secure_getenv("COFFER_IDENTITY");
+        const char *xdg = secure_getenv("XDG_CONFIG_HOME");
+        const char *home = secure_getenv("HOME");
+
+        if (env != NULL && env[0] != '\0') {
+                snprintf(cli->identity, sizeof(cli->identity), "%s", env);
+        } else if (xdg != NULL && xdg[0] == '/') {
+                snprintf(cli->identity, sizeof(cli->identity), "%s/coffer", xdg);
+        } else {
+                if (home == NULL || home[0] != '/') {
+                        struct passwd *pw = getpwuid(getuid());
+                        home = pw && pw->pw_dir ? pw->pw_dir : "/";
+                }
+                snprintf(cli->identity, sizeof(cli->identity), "%s/.config/coffer", home);
+        }
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "cas", required_argument, NULL, 'c' },
+                { "cas-key", required_argument, NULL, 'k' },
+                { "identity", required_argument, NULL, 'i' },
+                { "json", no_argument, NULL, 'j' },
+                { "force", no_argument, NULL, 'f' },
+                { "expect-key", required_argument, NULL, 'K' },
+                { "expect-measurement", required_argument, NULL, 'M' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct cli cli = { 0 };
+        const char *cmd;
+        int c;
+
+        default_identity(&cli);
+        while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        cli.cas = optarg;
+                        break;
+                case 'k':
+                        cli.cas_key = optarg;
+                        break;
+                case 'i':
+                        snprintf(cli.identity, sizeof(cli.identity), "%s", optarg);
+                        break;
+                case 'j':
+                        cli.json = true;
+                        break;
+                case 'f':
+                        cli.force = true;
+                        break;
+                case 'K':
+                        cli.expect_key = optarg;
+                        break;
+                case 'M':
+                        cli.expect_measurement = optarg;
+                        break;
+                case 'h':
+                        fputs(g_usage, stdout);
+                        return 0;
+                case 'V':
+                        printf("coffer %s\n", COFFER_VERSION);
+                        return 0;
+                default:
+                        return cli_usage("invalid option");
+                }
+        }
+        if (cli.cas == NULL) {
+                cli.cas = secure_getenv("COFFER_CAS");
+        }
+        if (cli.cas_key == NULL) {
+                cli.cas_key = secure_getenv("COFFER_CAS_KEY");
+        }
+        if (optind >= argc) {
+                fputs(g_usage, stderr);
+                return CLI_EXIT_USAGE;
+        }
+        cmd = argv[optind];
+        cli.argc = argc - optind;
+        cli.argv = argv + optind;
+        cf_log_setup("coffer", CF_LOG_WARNING);
+        json_set_alloc_funcs(cf_wiping_malloc, cf_wiping_free);
+        if (!cf_ok(cf_crypto_init())) {
+                return cli_error("cannot initialise cryptography");
+        }
+        if (strcmp(cmd, "id") == 0) {
+                return cmd_id(&cli);
+        }
+        if (strcmp(cmd, "measure") == 0) {
+                return cmd_measure(&cli);
+        }
+        if (strcmp(cmd, "policy") == 0) {
+                return cmd_policy(&cli);
+        }
+        if (strcmp(cmd, "cas") == 0) {
+                return cmd_cas(&cli);
+        }
+        return cli_usage("unknown command '%s'", cmd);
+}

@@ -1,0 +1,1584 @@
+/* Policy validation: a jansson tree (from YAML or JSON) -> struct policy.
+ *
+ * The validator walks the whole document even after an error, so every problem is
+ * reported at once; the model it builds on the way is thrown away unless no error was
+ * found. Each check reports at the node it is about: the path stack below mirrors the walk
+ * and turns into "$.services[0].name" (plus "line L, column C" for YAML). */
+#include "policy/policy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "crypto/crypto.h"
+#include "policy/policy_internal.h"
+
+/* The validator's own walk is at most six levels deep (services/N/files/N/path). */
+#define VPATH_MAX 16
+/* Escaped user strings in messages: about 60 visible characters. */
+#define ESC_SIZE 72
+#define HEX64    64
+
+struct vel {
+        json_t *parent;
+        const char *key; /* NULL: a list index */
+        size_t index;
+};
+
+struct vctx {
+        struct policy_errors *errs;
+        const struct policy_locs *locs; /* NULL for JSON documents */
+        struct vel path[VPATH_MAX];
+        size_t depth;
+        bool nomem;
+        json_t *secret_names; /* set of declared secret names, for placeholder checks */
+};
+
+#define ESC(s, buf) cf_log_escape((s), strlen(s), (buf), sizeof(buf))
+
+/* ---- path and error reporting ---------------------------------------------------------- */
+
+static void push_key(struct vctx *v, json_t *parent, const char *key)
+{
+        cf_assert(v->depth < VPATH_MAX);
+        v->path[v->depth++] = (struct vel){parent, key, 0};
+}
+
+static void push_index(struct vctx *v, json_t *parent, size_t index)
+{
+        cf_assert(v->depth < VPATH_MAX);
+        v->path[v->depth++] = (struct vel){parent, NULL, index};
+}
+
+static void pop(struct vctx *v)
+{
+        cf_assert(v->depth > 0);
+        v->depth--;
+}
+
+static __attribute__((format(printf, 4, 5))) void appendf(char *out, size_t size, size_t *o,
+                                                          const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        if (*o + 1 >= size) {
+                return;
+        }
+        va_start(ap, fmt);
+        n = vsnprintf(out + *o, size - *o, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                return;
+        }
+        if ((size_t)n >= size - *o) {
+                /* Truncated: mark it, so a cut path is never mistaken for a real one. */
+                *o = size - 1;
+                if (size >= 4) {
+                        memcpy(out + size - 4, "...", 4);
+                }
+                return;
+        }
+        *o += (size_t)n;
+}
+
+static bool ident_key(const char *k)
+{
+        if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z') || k[0] == '_')) {
+                return false;
+        }
+        for (size_t i = 1; k[i] != '\0'; i++) {
+                char c = k[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_')) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+static void path_string(const struct vctx *v, char *out, size_t size)
+{
+        size_t o = 0;
+        char esc[ESC_SIZE];
+
+        out[0] = '\0';
+        appendf(out, size, &o, "$");
+        for (size_t i = 0; i < v->depth; i++) {
+                const struct vel *e = &v->path[i];
+                if (e->key == NULL) {
+                        appendf(out, size, &o, "[%zu]", e->index);
+                } else if (ident_key(e->key)) {
+                        appendf(out, size, &o, ".%s", e->key);
+                } else {
+                        appendf(out, size, &o, "[%s]", ESC(e->key, esc));
+                }
+        }
+}
+
+static void location(const struct vctx *v, bool at_key, char *out, size_t size)
+{
+        char path[sizeof(((struct policy_error *)0)->location)];
+        uint32_t line, col;
+        size_t o = 0;
+
+        path_string(v, path, sizeof(path));
+        if (v->locs == NULL) {
+                appendf(out, size, &o, "%s", path);
+                return;
+        }
+        line = v->locs->root_line;
+        col = v->locs->root_col;
+        /* The innermost element with a recorded position (all of them have one in
+         * practice; the fallback keeps a message useful if not). */
+        for (size_t i = v->depth; i > 0; i--) {
+                const struct vel *e = &v->path[i - 1];
+                const struct policy_loc *l = policy_locs_find(v->locs, e->parent, e->key, e->index);
+                if (l != NULL) {
+                        bool k = at_key && i == v->depth && e->key != NULL;
+                        line = k ? l->key_line : l->line;
+                        col = k ? l->key_col : l->col;
+                        break;
+                }
+        }
+        appendf(out, size, &o, "line %u, column %u (%s)", line, col, path);
+}
+
+static __attribute__((format(printf, 3, 4))) void verr(struct vctx *v, bool at_key, const char *fmt,
+                                                       ...)
+{
+        char loc[sizeof(((struct policy_error *)0)->location)];
+        char msg[sizeof(((struct policy_error *)0)->message)];
+        va_list ap;
+
+        location(v, at_key, loc, sizeof(loc));
+        va_start(ap, fmt);
+        if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0) {
+                msg[0] = '\0';
+        }
+        va_end(ap);
+        policy_errors_add(v->errs, loc, "%s", msg);
+}
+
+/* ---- generic checks -------------------------------------------------------------------- */
+
+static const char *type_name(const json_t *j)
+{
+        switch (json_typeof(j)) {
+        case JSON_OBJECT:
+                return "a mapping";
+        case JSON_ARRAY:
+                return "a list";
+        case JSON_STRING:
+                return "a string";
+        case JSON_INTEGER:
+                return "an integer";
+        case JSON_REAL:
+                return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE:
+                return "a boolean";
+        case JSON_NULL:
+                return "null";
+        default:
+                return "an unknown value";
+        }
+}
+
+static char *vdup(struct vctx *v, const char *s)
+{
+        char *d = strdup(s);
+
+        if (d == NULL) {
+                v->nomem = true;
+        }
+        return d;
+}
+
+static void *vcalloc(struct vctx *v, size_t n, size_t size)
+{
+        void *p = calloc(n ? n : 1, size);
+
+        if (p == NULL) {
+                v->nomem = true;
+        }
+        return p;
+}
+
+/* Reports every key of obj that is not in allowed (a NULL-terminated list). */
+static void check_keys(struct vctx *v, json_t *obj, const char *const *allowed)
+{
+        const char *key;
+        json_t *val;
+        char esc[ESC_SIZE];
+
+        json_object_foreach(obj, key, val)
+        {
+                bool known = false;
+                for (size_t i = 0; allowed[i] != NULL && !known; i++) {
+                        known = strcmp(key, allowed[i]) == 0;
+                }
+                if (!known) {
+                        push_key(v, obj, key);
+                        verr(v, true, "unknown key %s", ESC(key, esc));
+                        pop(v);
+                }
+        }
+}
+
+static json_t *get(struct vctx *v, json_t *obj, const char *key, bool required)
+{
+        json_t *j = json_object_get(obj, key);
+
+        if (j == NULL && required) {
+                verr(v, false, "missing required key '%s'", key);
+        }
+        return j;
+}
+
+static bool want_object(struct vctx *v, json_t *j)
+{
+        if (json_is_object(j)) {
+                return true;
+        }
+        verr(v, false, "expected a mapping, got %s", type_name(j));
+        return false;
+}
+
+static bool want_list(struct vctx *v, json_t *j, size_t min, size_t max, const char *what)
+{
+        size_t n;
+
+        if (!json_is_array(j)) {
+                verr(v, false, "expected a list of %s, got %s", what, type_name(j));
+                return false;
+        }
+        n = json_array_size(j);
+        if (n < min || n > max) {
+                verr(v, false, "expected %zu to %zu %s, got %zu", min, max, what, n);
+                return false;
+        }
+        return true;
+}
+
+static const char *want_string(struct vctx *v, json_t *j)
+{
+        if (!json_is_string(j)) {
+                verr(v, false, "expected a string, got %s", type_name(j));
+                return NULL;
+        }
+        /* jansson can hold NUL bytes; the model's strings are C strings. */
+        if (strlen(json_string_value(j)) != json_string_length(j)) {
+                verr(v, false, "strings must not contain NUL bytes");
+                return NULL;
+        }
+        return json_string_value(j);
+}
+
+static bool is_lower_hex(uint8_t c)
+{
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static bool is_hex(uint8_t c)
+{
+        return is_lower_hex(c) || (c >= 'A' && c <= 'F');
+}
+
+/* True when every byte of s satisfies ok. */
+static bool all_bytes(const char *s, bool (*ok)(uint8_t))
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        uint8_t ch;
+
+        while (cf_ok(cf_cursor_u8(&c, &ch))) {
+                if (!ok(ch)) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* 64 hex digits (either case, or lower case only). */
+static bool hex64(const char *s, bool lower_only)
+{
+        return strlen(s) == HEX64 && all_bytes(s, lower_only ? is_lower_hex : is_hex);
+}
+
+static void lower(char *s)
+{
+        for (; *s != '\0'; s++) {
+                if (*s >= 'A' && *s <= 'Z') {
+                        *s = (char)(*s - 'A' + 'a');
+                }
+        }
+}
+
+/* ---- names ----------------------------------------------------------------------------- */
+
+static bool segment_char(uint8_t c, bool first)
+{
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+                return true;
+        }
+        return !first && (c == '.' || c == '_' || c == '-');
+}
+
+/* namespace/name: >= 2 segments of [a-z0-9][a-z0-9._-]{0,62}, <= POLICY_NAME_MAX chars. */
+static bool policy_name_ok(const char *s)
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        size_t segments = 1, seglen = 0;
+        uint8_t ch;
+
+        if (strlen(s) > POLICY_NAME_MAX) {
+                return false;
+        }
+        while (cf_ok(cf_cursor_u8(&c, &ch))) {
+                if (ch == '/') {
+                        if (seglen == 0) {
+                                return false;
+                        }
+                        segments++;
+                        seglen = 0;
+                        continue;
+                }
+                if (!segment_char(ch, seglen == 0) || ++seglen > POLICY_SEGMENT_MAX) {
+                        return false;
+                }
+        }
+        return segments >= 2 && seglen > 0;
+}
+
+static bool service_char(uint8_t c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
+}
+
+/* [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
+static bool service_name_ok(const char *s)
+{
+        size_t n = strlen(s);
+
+        return n >= 1 && n <= POLICY_SERVICE_NAME_MAX && all_bytes(s, service_char) &&
+               s[0] != '.' && s[0] != '_' && s[0] != '-';
+}
+
+static bool env_char(uint8_t c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_';
+}
+
+/* [A-Za-z_][A-Za-z0-9_]* of at most POLICY_ENV_NAME_MAX characters. */
+static bool env_name_ok(const char *s)
+{
+        size_t n = strlen(s);
+
+        return n >= 1 && n <= POLICY_ENV_NAME_MAX && all_bytes(s, env_char) &&
+               !(s[0] >= '0' && s[0] <= '9');
+}
+
+/* An absolute path without empty, "." or ".." components (the root itself only when
+ * allow_root). */
+static bool path_ok(const char *s, bool allow_root)
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        struct cf_cursor comp_start;
+        size_t comp = 0;
+        uint8_t ch;
+
+        if (strlen(s) > POLICY_PATH_MAX || s[0] != '/') {
+                return false;
+        }
+        if (strcmp(s, "/") == 0) {
+                return allow_root;
+        }
+        cf_ignore(cf_cursor_skip(&c, 1)); /* the leading '/' */
+        comp_start = c;
+        for (;;) {
+                bool end = !cf_ok(cf_cursor_u8(&c, &ch));
+                if (end || ch == '/') {
+                        struct cf_slice name;
+                        if (comp == 0 || !cf_ok(cf_cursor_take(&comp_start, comp, &name)) ||
+                            cf_slice_eq(name, cf_slice_str(".")) ||
+                            cf_slice_eq(name, cf_slice_str(".."))) {
+                                return false;
+                        }
+                        if (end) {
+                                return true;
+                        }
+                        comp_start = c;
+                        comp = 0;
+                        continue;
+                }
+                comp++;
+        }
+}
+
+static const char *const secret_kinds[] = {[POLICY_SECRET_ASCII] = "ascii",
+                                           [POLICY_SECRET_HEX] = "hex",
+                                           [POLICY_SECRET_BASE64] = "base64",
+                                           [POLICY_SECRET_BINARY] = "binary"};
+
+const char *policy_platform_name(enum attest_platform p)
+{
+        switch (p) {
+        case ATTEST_SIM:
+                return "sim";
+        case ATTEST_SGX:
+                return "sgx";
+        case ATTEST_TDX:
+                return "tdx";
+        case ATTEST_SNP:
+                return "snp";
+        default:
+                return NULL;
+        }
+}
+
+/* ---- placeholders ---------------------------------------------------------------------- */
+
+static void check_placeholders(struct vctx *v, const char *s)
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        struct cf_slice lit, name;
+        char cname[POLICY_SECRET_NAME_MAX + 1];
+        char esc[ESC_SIZE];
+
+        for (;;) {
+                enum policy_ph r = policy_placeholder_next(&c, &lit, &name);
+                if (r == POLICY_PH_END) {
+                        return;
+                }
+                if (r == POLICY_PH_MALFORMED ||
+                    !cf_ok(cf_slice_to_cstr(name, cname, sizeof(cname)))) {
+                        verr(v, false,
+                             "malformed placeholder: expected $$coffer:NAME$$ with NAME of "
+                             "[A-Za-z0-9_.-]{1,64}");
+                        return;
+                }
+                if (json_object_get(v->secret_names, cname) == NULL) {
+                        verr(v, false, "placeholder refers to undeclared secret %s",
+                             ESC(cname, esc));
+                }
+        }
+}
+
+/* ---- lists of strings ------------------------------------------------------------------ */
+
+/* Checks one list item (the path points at it); returns false after reporting. */
+typedef bool (*item_fn)(struct vctx *v, const char *s);
+
+/* A list of min..max strings, each passing check; copies are stored in *ret (lower-cased
+ * when fold). Duplicates are errors when unique. */
+static void string_list(struct vctx *v, json_t *j, size_t min, size_t max, const char *what,
+                        item_fn check, bool unique, bool fold, char ***ret, size_t *ret_n)
+{
+        size_t n;
+        char **items;
+        char esc[ESC_SIZE];
+
+        if (!want_list(v, j, min, max, what)) {
+                return;
+        }
+        n = json_array_size(j);
+        items = vcalloc(v, n, sizeof(*items));
+        if (items == NULL) {
+                return;
+        }
+        *ret = items;
+        *ret_n = n;
+        for (size_t i = 0; i < n; i++) {
+                const char *s;
+                push_index(v, j, i);
+                s = want_string(v, json_array_get(j, i));
+                if (s != NULL && check(v, s)) {
+                        items[i] = vdup(v, s);
+                        if (items[i] != NULL && fold) {
+                                lower(items[i]);
+                        }
+                        for (size_t k = 0; unique && items[i] != NULL && k < i; k++) {
+                                if (items[k] != NULL && strcmp(items[k], items[i]) == 0) {
+                                        verr(v, false, "duplicate entry %s", ESC(s, esc));
+                                        break;
+                                }
+                        }
+                }
+                pop(v);
+        }
+}
+
+static bool item_key_id(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (!hex64(s, false)) {
+                verr(v, false, "expected a key id of 64 hexadecimal digits, got %s", ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+static bool item_measurement(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (!hex64(s, false)) {
+                verr(v, false, "expected a measurement of 64 hexadecimal digits, got %s",
+                     ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+static bool item_argument(struct vctx *v, const char *s)
+{
+        check_placeholders(v, s);
+        return true;
+}
+
+static bool item_env_name(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (!env_name_ok(s)) {
+                verr(v, false,
+                     "invalid environment variable name %s (expected [A-Za-z_][A-Za-z0-9_]*)",
+                     ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+static bool item_tolerate(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (strcmp(s, "simulation") != 0 && strcmp(s, "debug") != 0 &&
+            strcmp(s, "outdated_tcb") != 0) {
+                verr(v, false,
+                     "unknown tolerate value %s (expected simulation, debug or outdated_tcb)",
+                     ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+/* ---- top-level fields ------------------------------------------------------------------ */
+
+static void parse_name(struct vctx *v, json_t *root, struct policy *p)
+{
+        json_t *j = get(v, root, "name", true);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "name");
+        s = want_string(v, j);
+        if (s != NULL && !policy_name_ok(s)) {
+                verr(v, false,
+                     "invalid policy name %s: expected namespace/name, with segments of "
+                     "[a-z0-9][a-z0-9._-]{0,62} and at most %d characters",
+                     ESC(s, esc), POLICY_NAME_MAX);
+        } else if (s != NULL) {
+                p->name = vdup(v, s);
+        }
+        pop(v);
+}
+
+static void parse_predecessor(struct vctx *v, json_t *root, struct policy *p)
+{
+        json_t *j = get(v, root, "predecessor", false);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        if (j == NULL || json_is_null(j)) {
+                return;
+        }
+        push_key(v, root, "predecessor");
+        if (!json_is_string(j)) {
+                verr(v, false, "expected null or a digest of 64 lower-case hex digits, got %s",
+                     type_name(j));
+        } else if ((s = want_string(v, j)) != NULL) {
+                if (!hex64(s, true)) {
+                        verr(v, false, "expected a digest of 64 lower-case hex digits, got %s",
+                             ESC(s, esc));
+                } else {
+                        memcpy(p->predecessor, s, HEX64 + 1);
+                        p->has_predecessor = true;
+                }
+        }
+        pop(v);
+}
+
+static void parse_access(struct vctx *v, json_t *root, struct policy *p)
+{
+        static const char *const keys[] = {"read", "update", NULL};
+        json_t *j = get(v, root, "access", false);
+        json_t *l;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "access");
+        if (want_object(v, j)) {
+                check_keys(v, j, keys);
+                if ((l = get(v, j, "read", false)) != NULL) {
+                        push_key(v, j, "read");
+                        string_list(v, l, 0, POLICY_ACCESS_MAX, "key ids", item_key_id, true, true,
+                                    &p->read_ids, &p->n_read_ids);
+                        pop(v);
+                }
+                if ((l = get(v, j, "update", false)) != NULL) {
+                        push_key(v, j, "update");
+                        string_list(v, l, 0, POLICY_ACCESS_MAX, "key ids", item_key_id, true, true,
+                                    &p->update_ids, &p->n_update_ids);
+                        pop(v);
+                }
+        }
+        pop(v);
+}
+
+/* ---- secrets --------------------------------------------------------------------------- */
+
+static bool printable(uint8_t c)
+{
+        return c >= 0x20 && c < 0x7f;
+}
+
+static void parse_charset(struct vctx *v, json_t *j, struct policy_secret *sec)
+{
+        const char *s = want_string(v, j);
+        size_t n;
+        bool seen[128] = {false};
+        bool ok;
+
+        if (s == NULL) {
+                return;
+        }
+        n = strlen(s);
+        ok = n >= POLICY_CHARSET_MIN && n <= POLICY_CHARSET_MAX && all_bytes(s, printable);
+        for (size_t i = 0; ok && i < n; i++) {
+                uint8_t c = (uint8_t)s[i];
+                ok = !seen[c];
+                seen[c] = true;
+        }
+        if (!ok) {
+                verr(v, false, "a charset must have %d to %d distinct printable ASCII characters",
+                     POLICY_CHARSET_MIN, POLICY_CHARSET_MAX);
+                return;
+        }
+        sec->charset = vdup(v, s);
+}
+
+static void parse_value(struct vctx *v, json_t *j, struct policy_secret *sec)
+{
+        const char *s = want_string(v, j);
+        struct cf_buf b;
+        cf_status st = CF_OK;
+        size_t n;
+
+        if (s == NULL) {
+                return;
+        }
+        n = strlen(s);
+        /* The decoders may reserve a few bytes past the result; the exact limit is
+         * checked on the decoded size below. */
+        cf_buf_init(&b, POLICY_SECRET_SIZE_MAX + 4, true);
+        switch (sec->kind) {
+        case POLICY_SECRET_ASCII:
+                if (n == 0 || n > POLICY_SECRET_SIZE_MAX || !all_bytes(s, printable)) {
+                        verr(v, false, "an ascii value must be 1 to %d printable ASCII characters",
+                             POLICY_SECRET_SIZE_MAX);
+                        return;
+                }
+                st = cf_buf_append(&b, s, n);
+                break;
+        case POLICY_SECRET_HEX:
+                st = cf_hex_decode_buf(cf_slice_make(s, n), &b);
+                break;
+        case POLICY_SECRET_BASE64:
+        case POLICY_SECRET_BINARY:
+                st = cf_base64_decode_buf(cf_slice_make(s, n), &b);
+                break;
+        default:
+                return; /* the kind was already reported */
+        }
+        if (st.code == CF_E_NOMEM) {
+                v->nomem = true;
+        } else if (!cf_ok(st) || b.size == 0 || b.size > POLICY_SECRET_SIZE_MAX) {
+                verr(v, false, "the value must be %s encoding 1 to %d bytes",
+                     sec->kind == POLICY_SECRET_HEX ? "hex" : "padded base64",
+                     POLICY_SECRET_SIZE_MAX);
+        } else {
+                sec->has_value = true;
+                sec->value = cf_buf_steal(&b, &sec->value_size);
+                sec->size = sec->value_size;
+        }
+        cf_buf_done(&b);
+}
+
+static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        static const char *const keys[] = {"name", "kind", "size", "value", "charset", NULL};
+        json_t *name = get(v, obj, "name", true);
+        json_t *kind = get(v, obj, "kind", true);
+        json_t *size = get(v, obj, "size", false);
+        json_t *value = get(v, obj, "value", false);
+        json_t *charset = get(v, obj, "charset", false);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, keys);
+        if (name != NULL) {
+                push_key(v, obj, "name");
+                s = want_string(v, name);
+                if (s != NULL && !policy_secret_name_ok(cf_slice_str(s))) {
+                        verr(v, false, "invalid secret name %s (expected [A-Za-z0-9_.-]{1,64})",
+                             ESC(s, esc));
+                } else if (s != NULL && json_object_get(v->secret_names, s) != NULL) {
+                        verr(v, false, "duplicate secret %s", ESC(s, esc));
+                } else if (s != NULL) {
+                        sec->name = vdup(v, s);
+                        if (json_object_set_new(v->secret_names, s, json_true()) != 0) {
+                                v->nomem = true;
+                        }
+                }
+                pop(v);
+        }
+        if (kind != NULL) {
+                push_key(v, obj, "kind");
+                s = want_string(v, kind);
+                for (size_t i = POLICY_SECRET_ASCII; s != NULL && i <= POLICY_SECRET_BINARY; i++) {
+                        if (strcmp(s, secret_kinds[i]) == 0) {
+                                sec->kind = (enum policy_secret_kind)i;
+                        }
+                }
+                if (s != NULL && sec->kind == 0) {
+                        verr(v, false,
+                             "unknown secret kind %s (expected ascii, hex, base64 or binary)",
+                             ESC(s, esc));
+                }
+                pop(v);
+        }
+        if (size != NULL && value != NULL) {
+                verr(v, false, "a secret has either size or value, not both");
+        } else if (size == NULL && value == NULL) {
+                verr(v, false, "missing required key 'size' (or 'value')");
+        } else if (size != NULL) {
+                push_key(v, obj, "size");
+                if (!json_is_integer(size)) {
+                        verr(v, false, "size must be an integer from 1 to %d (bytes), got %s",
+                             POLICY_SECRET_SIZE_MAX, type_name(size));
+                } else if (json_integer_value(size) < 1 ||
+                           json_integer_value(size) > POLICY_SECRET_SIZE_MAX) {
+                        verr(v, false, "size must be from 1 to %d (bytes), got %lld",
+                             POLICY_SECRET_SIZE_MAX, (long long)json_integer_value(size));
+                } else {
+                        sec->size = (size_t)json_integer_value(size);
+                }
+                pop(v);
+        } else if (sec->kind != 0) {
+                push_key(v, obj, "value");
+                parse_value(v, value, sec);
+                pop(v);
+        }
+        if (charset != NULL) {
+                push_key(v, obj, "charset");
+                if (sec->kind != 0 && sec->kind != POLICY_SECRET_ASCII) {
+                        verr(v, false, "charset is only allowed for kind ascii");
+                } else if (value != NULL) {
+                        verr(v, false, "charset applies to generated secrets (size), not to value");
+                } else {
+                        parse_charset(v, charset, sec);
+                }
+                pop(v);
+        }
+}
+
+static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
+{
+        json_t *j = get(v, root, "secrets", false);
+        size_t n;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "secrets");
+        if (want_list(v, j, 0, POLICY_SECRETS_MAX, "secrets")) {
+                n = json_array_size(j);
+                p->secrets = vcalloc(v, n, sizeof(*p->secrets));
+                if (p->secrets != NULL) {
+                        p->n_secrets = n;
+                        for (size_t i = 0; i < n; i++) {
+                                json_t *item = json_array_get(j, i);
+                                push_index(v, j, i);
+                                if (want_object(v, item)) {
+                                        parse_secret(v, item, &p->secrets[i]);
+                                }
+                                pop(v);
+                        }
+                }
+        }
+        pop(v);
+}
+
+/* ---- services -------------------------------------------------------------------------- */
+
+static void parse_env(struct vctx *v, json_t *j, struct policy_service *svc)
+{
+        const char *key;
+        json_t *val;
+        size_t i = 0;
+        char esc[ESC_SIZE];
+
+        if (!want_object(v, j)) {
+                return;
+        }
+        if (json_object_size(j) > POLICY_ENV_MAX) {
+                verr(v, false, "expected at most %d environment variables", POLICY_ENV_MAX);
+                return;
+        }
+        svc->env = vcalloc(v, json_object_size(j), sizeof(*svc->env));
+        if (svc->env == NULL) {
+                return;
+        }
+        svc->n_env = json_object_size(j);
+        json_object_foreach(j, key, val)
+        {
+                const char *s;
+                push_key(v, j, key);
+                if (!env_name_ok(key)) {
+                        verr(v, true,
+                             "invalid environment variable name %s (expected "
+                             "[A-Za-z_][A-Za-z0-9_]*)",
+                             ESC(key, esc));
+                } else if ((s = want_string(v, val)) != NULL) {
+                        check_placeholders(v, s);
+                        svc->env[i].name = vdup(v, key);
+                        svc->env[i].value = vdup(v, s);
+                }
+                pop(v);
+                i++;
+        }
+}
+
+static bool mode_char(uint8_t c)
+{
+        return c >= '0' && c <= '7';
+}
+
+static void parse_file(struct vctx *v, json_t *obj, struct policy_service *svc, size_t idx)
+{
+        static const char *const keys[] = {"path", "mode", "content", NULL};
+        struct policy_file *f = &svc->files[idx];
+        json_t *path = get(v, obj, "path", true);
+        json_t *mode = get(v, obj, "mode", false);
+        json_t *content = get(v, obj, "content", true);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, keys);
+        f->mode = POLICY_FILE_MODE_DEFAULT;
+        if (path != NULL) {
+                push_key(v, obj, "path");
+                s = want_string(v, path);
+                if (s != NULL && !path_ok(s, false)) {
+                        verr(v, false,
+                             "invalid path %s: expected an absolute path without empty, '.' or "
+                             "'..' components",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        for (size_t k = 0; k < idx; k++) {
+                                if (svc->files[k].path != NULL &&
+                                    strcmp(svc->files[k].path, s) == 0) {
+                                        verr(v, false, "duplicate file path %s", ESC(s, esc));
+                                }
+                        }
+                        f->path = vdup(v, s);
+                }
+                pop(v);
+        }
+        if (mode != NULL) {
+                push_key(v, obj, "mode");
+                if (json_is_integer(mode)) {
+                        verr(v, false, "expected the mode as a quoted string such as \"0400\"");
+                } else if ((s = want_string(v, mode)) != NULL) {
+                        size_t n = strlen(s);
+                        uint32_t m = 0;
+                        if (n < 3 || n > 4 || !all_bytes(s, mode_char)) {
+                                verr(v, false, "invalid mode %s: expected 3 or 4 octal digits",
+                                     ESC(s, esc));
+                        } else {
+                                for (size_t k = 0; k < n; k++) {
+                                        m = m * 8 + (uint32_t)(s[k] - '0');
+                                }
+                                if (m > 0777) {
+                                        verr(v, false,
+                                             "invalid mode %s: setuid, setgid and sticky bits "
+                                             "are not allowed",
+                                             ESC(s, esc));
+                                } else {
+                                        f->mode = m;
+                                }
+                        }
+                }
+                pop(v);
+        }
+        if (content != NULL) {
+                push_key(v, obj, "content");
+                s = want_string(v, content);
+                if (s != NULL && strlen(s) > POLICY_FILE_CONTENT_MAX) {
+                        verr(v, false, "file content is larger than %u bytes",
+                             POLICY_FILE_CONTENT_MAX);
+                } else if (s != NULL) {
+                        check_placeholders(v, s);
+                        f->content = vdup(v, s);
+                }
+                pop(v);
+        }
+}
+
+static void parse_files(struct vctx *v, json_t *j, struct policy_service *svc)
+{
+        size_t n;
+
+        if (!want_list(v, j, 0, POLICY_FILES_MAX, "files")) {
+                return;
+        }
+        n = json_array_size(j);
+        svc->files = vcalloc(v, n, sizeof(*svc->files));
+        if (svc->files == NULL) {
+                return;
+        }
+        svc->n_files = n;
+        for (size_t i = 0; i < n; i++) {
+                json_t *item = json_array_get(j, i);
+                push_index(v, j, i);
+                if (want_object(v, item)) {
+                        parse_file(v, item, svc, i);
+                }
+                pop(v);
+        }
+}
+
+static void parse_rule_sim(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        static const char *const keys[] = {"platform", "measurement", NULL};
+        json_t *m;
+
+        check_keys(v, obj, keys);
+        m = get(v, obj, "measurement", true);
+        if (m != NULL) {
+                push_key(v, obj, "measurement");
+                string_list(v, m, 1, POLICY_MEASUREMENTS_MAX, "measurements", item_measurement,
+                            true, true, &r->measurements, &r->n_measurements);
+                pop(v);
+        }
+}
+
+static void parse_rule(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        json_t *j = get(v, obj, "platform", true);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "platform");
+        s = want_string(v, j);
+        pop(v);
+        if (s == NULL) {
+                return;
+        }
+        /* One case per platform: the hardware families add their own rule parsers here. */
+        if (strcmp(s, "sim") == 0) {
+                r->platform = ATTEST_SIM;
+                parse_rule_sim(v, obj, r);
+        } else if (strcmp(s, "sgx") == 0 || strcmp(s, "tdx") == 0 || strcmp(s, "snp") == 0) {
+                push_key(v, obj, "platform");
+                verr(v, false, "platform '%s' rules are not supported yet", s);
+                pop(v);
+        } else {
+                push_key(v, obj, "platform");
+                verr(v, false, "unknown platform %s (expected sim, sgx, tdx or snp)", ESC(s, esc));
+                pop(v);
+        }
+}
+
+static void parse_rules(struct vctx *v, json_t *j, struct policy_service *svc)
+{
+        size_t n;
+
+        if (!want_list(v, j, 1, POLICY_RULES_MAX, "attestation rules")) {
+                return;
+        }
+        n = json_array_size(j);
+        svc->rules = vcalloc(v, n, sizeof(*svc->rules));
+        if (svc->rules == NULL) {
+                return;
+        }
+        svc->n_rules = n;
+        for (size_t i = 0; i < n; i++) {
+                json_t *item = json_array_get(j, i);
+                push_index(v, j, i);
+                if (want_object(v, item)) {
+                        parse_rule(v, item, &svc->rules[i]);
+                }
+                pop(v);
+        }
+}
+
+static void parse_tolerate(struct vctx *v, json_t *j, struct policy_service *svc)
+{
+        char **vals = NULL;
+        size_t n = 0;
+
+        string_list(v, j, 0, 3, "tolerate values", item_tolerate, true, false, &vals, &n);
+        for (size_t i = 0; i < n; i++) {
+                if (vals[i] == NULL) {
+                        continue;
+                }
+                svc->tolerate_simulation |= strcmp(vals[i], "simulation") == 0;
+                svc->tolerate_debug |= strcmp(vals[i], "debug") == 0;
+                svc->tolerate_outdated_tcb |= strcmp(vals[i], "outdated_tcb") == 0;
+                free(vals[i]);
+        }
+        free(vals);
+}
+
+static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t idx)
+{
+        static const char *const keys[] = {
+            "name",        "command",  "environment", "passthrough_env", "working_dir", "files",
+            "attestation", "tolerate", NULL};
+        struct policy_service *svc = &p->services[idx];
+        json_t *j;
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, keys);
+        if ((j = get(v, obj, "name", true)) != NULL) {
+                push_key(v, obj, "name");
+                s = want_string(v, j);
+                if (s != NULL && !service_name_ok(s)) {
+                        verr(v, false,
+                             "invalid service name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        for (size_t k = 0; k < idx; k++) {
+                                if (p->services[k].name != NULL &&
+                                    strcmp(p->services[k].name, s) == 0) {
+                                        verr(v, false, "duplicate service %s", ESC(s, esc));
+                                }
+                        }
+                        svc->name = vdup(v, s);
+                }
+                pop(v);
+        }
+        if ((j = get(v, obj, "command", true)) != NULL) {
+                push_key(v, obj, "command");
+                string_list(v, j, 1, POLICY_COMMAND_MAX, "strings", item_argument, false, false,
+                            &svc->command, &svc->n_command);
+                if (svc->n_command > 0 && svc->command[0] != NULL && svc->command[0][0] == '\0') {
+                        push_index(v, j, 0);
+                        verr(v, false, "the program (command[0]) must not be empty");
+                        pop(v);
+                }
+                pop(v);
+        }
+        if ((j = get(v, obj, "environment", false)) != NULL) {
+                push_key(v, obj, "environment");
+                parse_env(v, j, svc);
+                pop(v);
+        }
+        if ((j = get(v, obj, "passthrough_env", false)) != NULL) {
+                push_key(v, obj, "passthrough_env");
+                string_list(v, j, 0, POLICY_ENV_MAX, "environment variable names", item_env_name,
+                            true, false, &svc->passthrough_env, &svc->n_passthrough_env);
+                for (size_t i = 0; i < svc->n_passthrough_env; i++) {
+                        const char *name = svc->passthrough_env[i];
+                        json_t *env = json_object_get(obj, "environment");
+                        if (name != NULL && json_is_object(env) &&
+                            json_object_get(env, name) != NULL) {
+                                push_index(v, j, i);
+                                verr(v, false, "%s is set in environment and also passed through",
+                                     ESC(name, esc));
+                                pop(v);
+                        }
+                }
+                pop(v);
+        }
+        if ((j = get(v, obj, "working_dir", false)) != NULL) {
+                push_key(v, obj, "working_dir");
+                s = want_string(v, j);
+                if (s != NULL && !path_ok(s, true)) {
+                        verr(v, false,
+                             "invalid working_dir %s: expected an absolute path without empty, "
+                             "'.' or '..' components",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        svc->working_dir = vdup(v, s);
+                }
+                pop(v);
+        }
+        if ((j = get(v, obj, "files", false)) != NULL) {
+                push_key(v, obj, "files");
+                parse_files(v, j, svc);
+                pop(v);
+        }
+        if ((j = get(v, obj, "attestation", true)) != NULL) {
+                push_key(v, obj, "attestation");
+                parse_rules(v, j, svc);
+                pop(v);
+        }
+        if ((j = get(v, obj, "tolerate", false)) != NULL) {
+                push_key(v, obj, "tolerate");
+                parse_tolerate(v, j, svc);
+                pop(v);
+        }
+}
+
+static void parse_services(struct vctx *v, json_t *root, struct policy *p)
+{
+        json_t *j = get(v, root, "services", true);
+        size_t n;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "services");
+        if (want_list(v, j, 1, POLICY_SERVICES_MAX, "services")) {
+                n = json_array_size(j);
+                p->services = vcalloc(v, n, sizeof(*p->services));
+                if (p->services != NULL) {
+                        p->n_services = n;
+                        for (size_t i = 0; i < n; i++) {
+                                json_t *item = json_array_get(j, i);
+                                push_index(v, j, i);
+                                if (want_object(v, item)) {
+                                        parse_service(v, item, p, i);
+                                }
+                                pop(v);
+                        }
+                }
+        }
+        pop(v);
+}
+
+static void validate(struct vctx *v, json_t *root, struct policy *p)
+{
+        static const char *const keys[] = {"name",     "predecessor", "access",
+                                           "services", "secrets",     NULL};
+
+        if (!json_is_object(root)) {
+                verr(v, false, "expected a mapping at the top level, got %s", type_name(root));
+                return;
+        }
+        check_keys(v, root, keys);
+        parse_name(v, root, p);
+        parse_predecessor(v, root, p);
+        parse_access(v, root, p);
+        /* Secrets first: placeholders in services are checked against their names. */
+        parse_secrets(v, root, p);
+        parse_services(v, root, p);
+}
+
+/* ---- loading --------------------------------------------------------------------------- */
+
+/* JSON when the first non-blank byte is '{', so JSON errors can be reported as paths. */
+static bool looks_like_json(struct cf_slice text)
+{
+        struct cf_cursor c = cf_cursor_make(text);
+        uint8_t ch;
+
+        while (cf_ok(cf_cursor_u8(&c, &ch))) {
+                if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+                        return ch == '{';
+                }
+        }
+        return false;
+}
+
+/* Depth of nested containers (1 for a flat object), stopping early past the limit. */
+static size_t json_depth(json_t *j, size_t limit)
+{
+        size_t max = 0, d;
+        const char *key;
+        json_t *val;
+        size_t i;
+
+        if (limit == 0) {
+                return 1;
+        }
+        if (json_is_object(j)) {
+                json_object_foreach(j, key, val)
+                {
+                        d = json_depth(val, limit - 1);
+                        max = d > max ? d : max;
+                }
+                return max + 1;
+        }
+        if (json_is_array(j)) {
+                json_array_foreach(j, i, val)
+                {
+                        d = json_depth(val, limit - 1);
+                        max = d > max ? d : max;
+                }
+                return max + 1;
+        }
+        return 0;
+}
+
+static cf_status load_json(struct cf_slice text, json_t **ret, struct policy_errors *errs)
+{
+        json_error_t jerr;
+        json_t *root = json_loadb((const char *)text.ptr, text.size, JSON_REJECT_DUPLICATES, &jerr);
+
+        if (root == NULL) {
+                char loc[64];
+                if (json_error_code(&jerr) == json_error_out_of_memory) {
+                        return cf_fail(CF_E_NOMEM);
+                }
+                snprintf(loc, sizeof(loc), "line %d, column %d", jerr.line, jerr.column);
+                policy_errors_add(errs, loc, "JSON syntax error: %s", jerr.text);
+                return cf_fail(CF_E_SYNTAX);
+        }
+        if (json_depth(root, POLICY_DEPTH_MAX + 1) > POLICY_DEPTH_MAX) {
+                json_decref(root);
+                policy_errors_add(errs, "$", "nesting deeper than %d levels", POLICY_DEPTH_MAX);
+                return cf_fail(CF_E_LIMIT);
+        }
+        *ret = root;
+        return CF_OK;
+}
+
+static void locs_cleanup(struct policy_locs *l)
+{
+        policy_locs_done(l);
+}
+
+cf_status policy_parse(struct cf_slice text, struct policy **ret, struct policy_errors *errs)
+{
+        CF_CLEANUP(json_decrefp) json_t *root = NULL;
+        CF_CLEANUP(json_decrefp) json_t *names = NULL;
+        CF_CLEANUP(locs_cleanup) struct policy_locs locs = {0};
+        CF_CLEANUP(policy_freep) struct policy *p = NULL;
+        CF_AUTOFREE struct policy_errors *scratch = NULL;
+        cf_status load = CF_OK;
+        bool json_doc;
+
+        ENSURE(text.ptr != NULL || text.size == 0, CF_E_INVALID_ARG);
+        if (errs == NULL) {
+                scratch = calloc(1, sizeof(*scratch));
+                ENSURE(scratch != NULL, CF_E_NOMEM);
+                errs = scratch;
+        }
+        *errs = (struct policy_errors){0};
+        if (text.size > POLICY_DOC_MAX) {
+                policy_errors_add(errs, "$", "the document is larger than %u bytes",
+                                  POLICY_DOC_MAX);
+                return cf_fail(CF_E_LIMIT);
+        }
+        json_doc = looks_like_json(text);
+        if (json_doc) {
+                TRY(load_json(text, &root, errs));
+        } else {
+                load = policy_yaml_load(text, &root, &locs, errs);
+                if (!cf_ok(load) && load.code != CF_E_SCHEMA) {
+                        return load;
+                }
+        }
+
+        names = json_object();
+        p = calloc(1, sizeof(*p));
+        ENSURE(names != NULL && p != NULL, CF_E_NOMEM);
+        struct vctx v = {.errs = errs, .locs = json_doc ? NULL : &locs, .secret_names = names};
+        validate(&v, root, p);
+        ENSURE(!v.nomem, CF_E_NOMEM);
+        if (!cf_ok(load) || errs->n > 0 || errs->truncated) {
+                return cf_fail(CF_E_SCHEMA);
+        }
+        *ret = TAKE_PTR(p);
+        return CF_OK;
+}
+
+/* ---- model helpers --------------------------------------------------------------------- */
+
+static void free_strv(char **v, size_t n)
+{
+        for (size_t i = 0; v != NULL && i < n; i++) {
+                free(v[i]);
+        }
+        free(v);
+}
+
+static void service_done(struct policy_service *s)
+{
+        free(s->name);
+        free_strv(s->command, s->n_command);
+        for (size_t i = 0; s->env != NULL && i < s->n_env; i++) {
+                free(s->env[i].name);
+                free(s->env[i].value);
+        }
+        free(s->env);
+        free_strv(s->passthrough_env, s->n_passthrough_env);
+        free(s->working_dir);
+        for (size_t i = 0; s->files != NULL && i < s->n_files; i++) {
+                free(s->files[i].path);
+                free(s->files[i].content);
+        }
+        free(s->files);
+        for (size_t i = 0; s->rules != NULL && i < s->n_rules; i++) {
+                free_strv(s->rules[i].measurements, s->rules[i].n_measurements);
+        }
+        free(s->rules);
+}
+
+struct policy *policy_free(struct policy *p)
+{
+        if (p == NULL) {
+                return NULL;
+        }
+        free(p->name);
+        free_strv(p->read_ids, p->n_read_ids);
+        free_strv(p->update_ids, p->n_update_ids);
+        for (size_t i = 0; p->services != NULL && i < p->n_services; i++) {
+                service_done(&p->services[i]);
+        }
+        free(p->services);
+        for (size_t i = 0; p->secrets != NULL && i < p->n_secrets; i++) {
+                struct policy_secret *s = &p->secrets[i];
+                free(s->name);
+                free(s->charset);
+                cf_wipe_free(s->value, s->value_size);
+        }
+        free(p->secrets);
+        free(p);
+        return NULL;
+}
+
+cf_status policy_digest(struct cf_slice text, char out[static 65])
+{
+        return cf_sha256_hex(text, out);
+}
+
+const struct policy_service *policy_find_service(const struct policy *p, const char *name)
+{
+        for (size_t i = 0; p != NULL && name != NULL && i < p->n_services; i++) {
+                if (strcmp(p->services[i].name, name) == 0) {
+                        return &p->services[i];
+                }
+        }
+        return NULL;
+}
+
+const struct policy_secret *policy_find_secret(const struct policy *p, const char *name)
+{
+        for (size_t i = 0; p != NULL && name != NULL && i < p->n_secrets; i++) {
+                if (strcmp(p->secrets[i].name, name) == 0) {
+                        return &p->secrets[i];
+                }
+        }
+        return NULL;
+}
+
+static bool in_list(char *const *ids, size_t n, const char *key_id)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (strcmp(ids[i], key_id) == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+bool policy_key_may_update(const struct policy *p, const char *key_id)
+{
+        return p != NULL && key_id != NULL && in_list(p->update_ids, p->n_update_ids, key_id);
+}
+
+bool policy_key_may_read(const struct policy *p, const char *key_id)
+{
+        return p != NULL && key_id != NULL &&
+               (in_list(p->read_ids, p->n_read_ids, key_id) || policy_key_may_update(p, key_id));
+}
+
+/* ---- JSON views ------------------------------------------------------------------------ */
+
+/* Adds v under k; consumes v (also when it is NULL after a failed allocation). */
+static cf_status jset(json_t *o, const char *k, json_t *v)
+{
+        ENSURE(v != NULL, CF_E_NOMEM);
+        ENSURE(json_object_set_new(o, k, v) == 0, CF_E_NOMEM);
+        return CF_OK;
+}
+
+static cf_status jappend(json_t *a, json_t *v)
+{
+        ENSURE(v != NULL, CF_E_NOMEM);
+        ENSURE(json_array_append_new(a, v) == 0, CF_E_NOMEM);
+        return CF_OK;
+}
+
+static cf_status strv_json(char *const *v, size_t n, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *a = json_array();
+
+        ENSURE(a != NULL, CF_E_NOMEM);
+        for (size_t i = 0; i < n; i++) {
+                TRY(jappend(a, json_string(v[i])));
+        }
+        *ret = TAKE_PTR(a);
+        return CF_OK;
+}
+
+static cf_status service_json(const struct policy_service *s, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+        CF_CLEANUP(json_decrefp) json_t *env = json_object();
+        CF_CLEANUP(json_decrefp) json_t *files = json_array();
+        CF_CLEANUP(json_decrefp) json_t *rules = json_array();
+        CF_CLEANUP(json_decrefp) json_t *tol = json_array();
+        json_t *tmp = NULL;
+        char mode[8];
+
+        ENSURE(o && env && files && rules && tol, CF_E_NOMEM);
+        TRY(jset(o, "name", json_string(s->name)));
+        TRY(strv_json(s->command, s->n_command, &tmp));
+        TRY(jset(o, "command", tmp));
+        for (size_t i = 0; i < s->n_env; i++) {
+                TRY(jset(env, s->env[i].name, json_string(s->env[i].value)));
+        }
+        TRY(jset(o, "environment", TAKE_PTR(env)));
+        TRY(strv_json(s->passthrough_env, s->n_passthrough_env, &tmp));
+        TRY(jset(o, "passthrough_env", tmp));
+        if (s->working_dir != NULL) {
+                TRY(jset(o, "working_dir", json_string(s->working_dir)));
+        }
+        for (size_t i = 0; i < s->n_files; i++) {
+                json_t *f = json_object();
+                TRY(jappend(files, f));
+                snprintf(mode, sizeof(mode), "%04o", (unsigned)s->files[i].mode);
+                TRY(jset(f, "path", json_string(s->files[i].path)));
+                TRY(jset(f, "mode", json_string(mode)));
+                TRY(jset(f, "content", json_string(s->files[i].content)));
+        }
+        TRY(jset(o, "files", TAKE_PTR(files)));
+        for (size_t i = 0; i < s->n_rules; i++) {
+                json_t *r = json_object();
+                TRY(jappend(rules, r));
+                TRY(jset(r, "platform", json_string(policy_platform_name(s->rules[i].platform))));
+                TRY(strv_json(s->rules[i].measurements, s->rules[i].n_measurements, &tmp));
+                TRY(jset(r, "measurement", tmp));
+        }
+        TRY(jset(o, "attestation", TAKE_PTR(rules)));
+        if (s->tolerate_simulation) {
+                TRY(jappend(tol, json_string("simulation")));
+        }
+        if (s->tolerate_debug) {
+                TRY(jappend(tol, json_string("debug")));
+        }
+        if (s->tolerate_outdated_tcb) {
+                TRY(jappend(tol, json_string("outdated_tcb")));
+        }
+        TRY(jset(o, "tolerate", TAKE_PTR(tol)));
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
+static cf_status secret_json(const struct policy_secret *s, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+
+        ENSURE(o != NULL, CF_E_NOMEM);
+        ENSURE(s->kind >= POLICY_SECRET_ASCII && s->kind <= POLICY_SECRET_BINARY, CF_E_INTERNAL);
+        TRY(jset(o, "name", json_string(s->name)));
+        TRY(jset(o, "kind", json_string(secret_kinds[s->kind])));
+        if (s->has_value) {
+                /* Never the value: this view is shown to readers of the policy. */
+                TRY(jset(o, "value", json_string("<redacted>")));
+        } else {
+                TRY(jset(o, "size", json_integer((json_int_t)s->size)));
+        }
+        if (s->charset != NULL) {
+                TRY(jset(o, "charset", json_string(s->charset)));
+        }
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
+cf_status policy_to_json(const struct policy *p, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+        CF_CLEANUP(json_decrefp) json_t *access = json_object();
+        CF_CLEANUP(json_decrefp) json_t *services = json_array();
+        CF_CLEANUP(json_decrefp) json_t *secrets = json_array();
+        json_t *tmp = NULL;
+
+        ENSURE(p != NULL, CF_E_INVALID_ARG);
+        ENSURE(o && access && services && secrets, CF_E_NOMEM);
+        TRY(jset(o, "name", json_string(p->name)));
+        TRY(jset(o, "predecessor", p->has_predecessor ? json_string(p->predecessor) : json_null()));
+        TRY(strv_json(p->read_ids, p->n_read_ids, &tmp));
+        TRY(jset(access, "read", tmp));
+        TRY(strv_json(p->update_ids, p->n_update_ids, &tmp));
+        TRY(jset(access, "update", tmp));
+        TRY(jset(o, "access", TAKE_PTR(access)));
+        for (size_t i = 0; i < p->n_services; i++) {
+                TRY(service_json(&p->services[i], &tmp));
+                TRY(jappend(services, tmp));
+        }
+        TRY(jset(o, "services", TAKE_PTR(services)));
+        for (size_t i = 0; i < p->n_secrets; i++) {
+                TRY(secret_json(&p->secrets[i], &tmp));
+                TRY(jappend(secrets, tmp));
+        }
+        TRY(jset(o, "secrets", TAKE_PTR(secrets)));
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
+cf_status policy_errors_to_json(const struct policy_errors *errs, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *a = json_array();
+
+        ENSURE(errs != NULL && errs->n <= POLICY_ERRORS_MAX, CF_E_INVALID_ARG);
+        ENSURE(a != NULL, CF_E_NOMEM);
+        for (size_t i = 0; i < errs->n; i++) {
+                json_t *e = json_object();
+                TRY(jappend(a, e));
+                TRY(jset(e, "location", json_string(errs->items[i].location)));
+                TRY(jset(e, "message", json_string(errs->items[i].message)));
+        }
+        if (errs->truncated) {
+                json_t *e = json_object();
+                TRY(jappend(a, e));
+                TRY(jset(e, "location", json_string("")));
+                TRY(jset(e, "message", json_string("more errors were not reported")));
+        }
+        *ret = TAKE_PTR(a);
+        return CF_OK;
+}
+
+cf_status policy_errors_format(const struct policy_errors *errs, struct cf_buf *out)
+{
+        ENSURE(errs != NULL && errs->n <= POLICY_ERRORS_MAX, CF_E_INVALID_ARG);
+        for (size_t i = 0; i < errs->n; i++) {
+                TRY(cf_buf_printf(out, "%s: %s\n", errs->items[i].location,
+                                  errs->items[i].message));
+        }
+        if (errs->truncated) {
+                TRY(cf_buf_printf(out, "(more errors were not reported)\n"));
+        }
+        return CF_OK;
+}

@@ -1,0 +1,185 @@
+/* Policy documents: YAML or JSON text -> a validated, self-contained model.
+ *
+ * A policy names the services that may be activated, the attestation rules that grant
+ * each one its configuration (argv, environment, injected files), the secrets those
+ * configurations refer to through $$coffer:NAME$$ placeholders, and the key ids that may
+ * read or update the policy. The full reference is docs/policy.md.
+ *
+ * Parsing is all-or-nothing: a document with any error yields no model, and every error
+ * found (up to POLICY_ERRORS_MAX) is reported with its location, so an author can fix a
+ * document in one round trip. The model never borrows from the input text. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "attest/checks.h"
+#include "base/cursor.h"
+#include "base/mem.h"
+#include "base/status.h"
+
+/* Named limits of the document format (see docs/policy.md). */
+#define POLICY_DOC_MAX           (1u << 20) /* bytes of policy text */
+#define POLICY_DEPTH_MAX         32         /* nesting of mappings and lists */
+#define POLICY_NAME_MAX          200        /* "namespace/name" characters */
+#define POLICY_SEGMENT_MAX       63         /* characters of one name segment */
+#define POLICY_ACCESS_MAX        64         /* key ids per access list */
+#define POLICY_SERVICES_MAX      64
+#define POLICY_SERVICE_NAME_MAX  64
+#define POLICY_COMMAND_MAX       256 /* argv elements */
+#define POLICY_ENV_MAX           256 /* environment entries, and passthrough names */
+#define POLICY_ENV_NAME_MAX      128
+#define POLICY_FILES_MAX         256
+#define POLICY_PATH_MAX          4096
+#define POLICY_FILE_CONTENT_MAX  (1u << 20)
+#define POLICY_RULES_MAX         16
+#define POLICY_MEASUREMENTS_MAX  64
+#define POLICY_SECRETS_MAX       256
+#define POLICY_SECRET_NAME_MAX   64
+#define POLICY_SECRET_SIZE_MAX   4096
+#define POLICY_CHARSET_MIN       2
+#define POLICY_CHARSET_MAX       95
+#define POLICY_FILE_MODE_DEFAULT 0400u
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+#define POLICY_ERRORS_MAX 64
+struct policy_error {
+        /* YAML: "line 12, column 7 ($.services[0].name)"; JSON: "$.services[0].command[1]";
+         * syntax errors: "line L, column C" from the parser. */
+        char location[160];
+        char message[256]; /* user strings inside are escaped, quoted and capped */
+};
+struct policy_errors {
+        struct policy_error items[POLICY_ERRORS_MAX];
+        size_t n;
+        bool truncated; /* more errors were found than items can hold */
+};
+
+/* ---- model ----------------------------------------------------------------------------- */
+
+enum policy_secret_kind {
+        POLICY_SECRET_ASCII = 1,
+        POLICY_SECRET_HEX,
+        POLICY_SECRET_BASE64,
+        POLICY_SECRET_BINARY
+};
+
+struct policy_secret {
+        char *name;
+        enum policy_secret_kind kind;
+        size_t size;   /* bytes of randomness to generate, or value_size for explicit values */
+        char *charset; /* ascii only; NULL = the default set (letters and digits) */
+        bool has_value;
+        uint8_t *value; /* explicit value: text bytes for ascii, decoded bytes otherwise;
+                           a secret, wiped by policy_free */
+        size_t value_size;
+};
+
+struct policy_kv {
+        char *name;
+        char *value;
+};
+
+struct policy_file {
+        char *path;
+        uint32_t mode;
+        char *content;
+};
+
+struct policy_rule {
+        enum attest_platform platform;
+        char **measurements; /* lower-case hex */
+        size_t n_measurements;
+};
+
+struct policy_service {
+        char *name;
+        char **command;
+        size_t n_command;
+        struct policy_kv *env;
+        size_t n_env;
+        char **passthrough_env;
+        size_t n_passthrough_env;
+        char *working_dir; /* NULL when absent */
+        struct policy_file *files;
+        size_t n_files;
+        struct policy_rule *rules;
+        size_t n_rules;
+        bool tolerate_simulation;
+        bool tolerate_debug;
+        bool tolerate_outdated_tcb;
+};
+
+struct policy {
+        char *name;
+        bool has_predecessor;
+        char predecessor[65]; /* lower-case hex; "" when has_predecessor is false */
+        char **read_ids;      /* lower-case hex key ids */
+        size_t n_read_ids;
+        char **update_ids;
+        size_t n_update_ids;
+        struct policy_service *services;
+        size_t n_services;
+        struct policy_secret *secrets;
+        size_t n_secrets;
+};
+
+/* ---- API ------------------------------------------------------------------------------- */
+
+/* Parses and validates a policy document (JSON when its first non-blank byte is '{', YAML
+ * otherwise). On success *ret is a new model owned by the caller (policy_free) and errs,
+ * if not NULL, is emptied. On failure *ret is untouched, errs (if not NULL) lists every
+ * error found, and the status is CF_E_SYNTAX (the text does not parse, or uses an
+ * unsupported YAML feature), CF_E_LIMIT (size or nesting limit), CF_E_SCHEMA (the
+ * document parses but is not a valid policy) or CF_E_NOMEM. text is only borrowed. */
+CF_FN policy_parse(struct cf_slice text, struct policy **ret, struct policy_errors *errs);
+
+/* Frees a model and everything it owns, wiping explicit secret values. NULL is a no-op.
+ * Returns NULL so callers can write p = policy_free(p). */
+struct policy *policy_free(struct policy *p);
+CF_DEFINE_CLEANUP(struct policy *, policy_free)
+
+/* Writes the lower-case hex SHA-256 of the exact bytes of text (the digest a successor
+ * names as its predecessor) and a NUL into out. */
+CF_FN policy_digest(struct cf_slice text, char out[static 65]);
+
+/* Lookups by exact name; the result is borrowed from p (NULL when absent). */
+const struct policy_service *policy_find_service(const struct policy *p, const char *name);
+const struct policy_secret *policy_find_secret(const struct policy *p, const char *name);
+
+/* True when key_id (lower-case hex) is in the read or update list. */
+bool policy_key_may_read(const struct policy *p, const char *key_id);
+/* True when key_id (lower-case hex) is in the update list. */
+bool policy_key_may_update(const struct policy *p, const char *key_id);
+
+/* Resolves a secret name to its bytes. The slice must stay valid until the callback is
+ * called again or policy_substitute returns. CF_E_NOT_FOUND for an unknown name. */
+typedef cf_status (*policy_lookup_fn)(void *ctx, const char *name, struct cf_slice *ret);
+
+/* Appends text to out with every $$coffer:NAME$$ replaced by lookup(ctx, NAME). "$$" not
+ * followed by "coffer:" is copied literally. out should be a secret buffer the caller
+ * initialised (cf_buf_init(&b, max, true)). Errors: CF_E_MALFORMED for a malformed
+ * placeholder, the lookup's status (CF_E_NOT_FOUND for unknown names), CF_E_LIMIT when out
+ * would grow past its max. On failure out is restored to its previous size, and the bytes
+ * that had been appended are wiped. */
+CF_FN policy_substitute(const char *text, policy_lookup_fn lookup, void *ctx, struct cf_buf *out);
+
+/* A JSON view of the model for the read API and `coffer policy show --json`: every field,
+ * in the document's own shape (it parses back into an equivalent policy), except that
+ * explicit secret values are the string "<redacted>". The caller owns *ret. */
+CF_FN policy_to_json(const struct policy *p, json_t **ret);
+
+/* [{"location": ..., "message": ...}, ...], plus a final {"location": "", "message":
+ * "more errors were not reported"} when errs->truncated. The caller owns *ret. */
+CF_FN policy_errors_to_json(const struct policy_errors *errs, json_t **ret);
+
+/* Appends one line per error, "<location>: <message>\n", to out (CLI and HTTP details). */
+CF_FN policy_errors_format(const struct policy_errors *errs, struct cf_buf *out);
+
+/* "sim", "sgx", "tdx", "snp" (the policy module's own table, so it does not link attest);
+ * NULL for an unknown value. */
+const char *policy_platform_name(enum attest_platform p);

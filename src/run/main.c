@@ -1,0 +1,393 @@
+/* coffer-run: attests a program to cofferd, receives its configuration, injects its files
+ * and executes it with the policy's argv and environment. See docs/coffer-run.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attest/sim.h"
+#include "base/codec.h"
+#include "base/io.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "client/activate.h"
+#include "client/client.h"
+#include "crypto/tls.h"
+#include "run/inject.h"
+
+/* Exit statuses of coffer-run itself (the program's own status is passed through). */
+#define EXIT_SETUP   125 /* usage, configuration, connection or verification of cofferd */
+#define EXIT_REFUSED 126 /* cofferd refused the activation */
+#define EXIT_EXEC    127 /* the program could not be executed */
+
+#define RUN_PROGRAM_MAX (1u << 30)
+#define RUN_ARGS_MAX    4096
+
+extern char **environ;
+
+static const char g_usage[] =
+        "Usage: coffer-run [OPTIONS] [--] PROGRAM\n"
+        "\n"
+        "Measures PROGRAM, attests it to cofferd over a TLS connection whose identity is\n"
+        "pinned, receives the configuration its policy releases to it (argv, environment,\n"
+        "working directory, files with secrets), and executes exactly the measured file.\n"
+        "The host's arguments and environment are not passed to the program, except the\n"
+        "environment variables the policy lists under passthrough_env.\n"
+        "\n"
+        "Options (each also from the environment variable shown):\n"
+        "  --cas HOST:PORT     cofferd's address                      COFFER_CAS\n"
+        "  --cas-key KEYID     cofferd's key id (64 hex digits)       COFFER_CAS_KEY\n"
+        "  --policy NAME       the policy (namespace/name)            COFFER_POLICY\n"
+        "  --service NAME      the service in that policy             COFFER_SERVICE\n"
+        "  -v, --verbose       say what happens on standard error\n"
+        "  -h, --help          show this help\n"
+        "\n"
+        "Exit status: the program's own, or 125 (setup or connection error), 126 (activation\n"
+        "refused; the failed checks are printed), 127 (the program could not be executed).\n"
+        "\n"
+        "TEE: sim. Evidence is signed by the software platform key in $COFFER_SIM_DIR\n"
+        "(default ~/.local/share/coffer/sim): this protects nothing against a local root.\n";
+
+struct run_args {
+        const char *cas, *cas_key, *policy, *service, *program;
+        bool verbose;
+};
+
+static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int status, const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("coffer-run: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return status;
+}
+
+static const char *from_env(const char *value, const char *name)
+{
+        return value != NULL ? value : secure_getenv(name);
+}
+
+/* Opens PROGRAM as execvp would find it, for measuring and executing the same file. */
+static int open_program(const char *prog, char *resolved, size_t resolved_size)
+{
+        const char *path;
+        char *copy, *save = NULL;
+        int fd = -1;
+
+        if (strchr(prog, '/') != NULL) {
+                snprintf(resolved, resolved_size, "%s", prog);
+                return open(prog, O_RDONLY | O_CLOEXEC);
+        }
+        path = secure_getenv("PATH");
+        copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+        for (char *d = strtok_r(copy, ":", &save); d && fd < 0; d = strtok_r(NULL, ":", &save)) {
+                struct stat st;
+                snprintf(resolved, resolved_size, "%s/%s", *d ? d : ".", prog);
+                if (stat(resolved, &st) == 0 && S_ISREG(st.st_mode) &&
+                    access(resolved, X_OK) == 0) {
+                        fd = open(resolved, O_RDONLY | O_CLOEXEC);
+                }
+        }
+        free(copy);
+        if (fd < 0) {
+                errno = ENOENT;
+        }
+        return fd;
+}
+
+static cf_status measure_fd(int fd, uint8_t out[static 32])
+{
+        struct cf_buf b;
+        struct cf_slice part;
+        cf_status s;
+
+        cf_buf_init(&b, RUN_PROGRAM_MAX, false);
+        s = cf_read_fd(fd, RUN_PROGRAM_MAX, &b);
+        if (cf_ok(s)) {
+                part = cf_buf_slice(&b);
+                s = cf_sha256(&part, 1, out);
+        }
+        cf_buf_done(&b);
+        return s;
+}
+
+static void print_refusal(const struct cf_http_response *r)
+{
+        json_t *j = cf_http_response_json(r), *checks, *c;
+        const char *msg = NULL;
+        size_t i;
+
+        if (j == NULL || json_unpack(j, "{s:{s:s, s:{s:o}}}", "error", "message", &msg,
+                                     "details", "checks", &checks) != 0) {
+                char text[512];
+                cf_http_error_text(r, text, sizeof(text));
+                fprintf(stderr, "coffer-run: activation refused: %s\n", text);
+                json_decref(j);
+                return;
+        }
+        fprintf(stderr, "coffer-run: %s\n", msg);
+        json_array_foreach(checks, i, c)
+        {
+                const char *name = "?", *exp = "", *act = "";
+                if (json_unpack(c, "{s:s, s?s, s?s}", "name", &name, "expected", &exp, "actual",
+                                &act) == 0) {
+                        fprintf(stderr, "  failed check %s\n    expected: %s\n    actual:   %s\n",
+                                name, exp, act);
+                }
+        }
+        json_decref(j);
+}
+
+/* Attests over c and returns the parsed bundle, or an exit status. */
+static int activate(struct cf_client *c, const struct run_args *a, const uint8_t m[32],
+                    json_t **ret)
+{
+        CF_CLEANUP(cf_pkey_freep) struct cf_pkey *platform = NULL;
+        struct cf_http_response resp;
+        char *body = NULL;
+        cf_status s;
+        int status = 0;
+
+        if (!cf_ok(sim_platform_key_load(NULL, &platform))) {
+                return fail(EXIT_SETUP, "cannot load or create the sim platform key");
+        }
+        s = cf_activation_body_sim(cf_client_ssl(c), platform, m, a->policy, a->service, &body);
+        if (!cf_ok(s)) {
+                return fail(EXIT_SETUP, "cannot create evidence: %s", cf_strerror(s));
+        }
+        cf_http_response_init(&resp);
+        s = cf_client_request(c, "POST", "/v1/activate", "application/json", cf_slice_str(body),
+                              &resp);
+        free(body);
+        if (!cf_ok(s)) {
+                status = fail(EXIT_SETUP, "activation request failed: %s", cf_strerror(s));
+        } else if (resp.status == 403) {
+                print_refusal(&resp);
+                status = EXIT_REFUSED;
+        } else if (resp.status != 200 || (*ret = cf_http_response_json(&resp)) == NULL) {
+                char text[512];
+                cf_http_error_text(&resp, text, sizeof(text));
+                status = fail(EXIT_SETUP, "activation failed: %s", text);
+        }
+        cf_http_response_done(&resp);
+        return status;
+}
+
+/* Builds argv and envp from the bundle (borrowing its strings). */
+static int build_exec(json_t *bundle, char **argv, char **envp, size_t max)
+{
+        json_t *args = json_object_get(bundle, "argv"), *env = json_object_get(bundle, "env");
+        json_t *pass = json_object_get(bundle, "passthrough_env"), *v;
+        const char *k;
+        size_t i, n_env = 0;
+
+        if (!json_is_array(args) || json_array_size(args) == 0 || !json_is_object(env) ||
+            json_array_size(args) >= max || json_object_size(env) + json_array_size(pass) >= max) {
+                return fail(EXIT_SETUP, "cofferd sent a malformed configuration");
+        }
+        json_array_foreach(args, i, v)
+        {
+                argv[i] = (char *)(uintptr_t)json_string_value(v);
+                if (argv[i] == NULL) {
+                        return fail(EXIT_SETUP, "cofferd sent a malformed argv");
+                }
+        }
+        argv[json_array_size(args)] = NULL;
+        json_object_foreach(env, k, v)
+        {
+                const char *val = json_string_value(v);
+                size_t len = strlen(k) + (val ? strlen(val) : 0) + 2;
+                char *kv = malloc(len);
+                if (val == NULL || kv == NULL) {
+                        return fail(EXIT_SETUP, "cofferd sent a malformed environment");
+                }
+                snprintf(kv, len, "%s=%s", k, val);
+                envp[n_env++] = kv; /* freed by exec; holds secrets only until then */
+        }
+        json_array_foreach(pass, i, v)
+        {
+                const char *name = json_string_value(v), *val;
+                if (name == NULL || (val = secure_getenv(name)) == NULL) {
+                        continue;
+                }
+                size_t len = strlen(name) + strlen(val) + 2;
+                char *kv = malloc(len);
+                if (kv != NULL) {
+                        snprintf(kv, len, "%s=%s", name, val);
+                        envp[n_env++] = kv;
+                }
+        }
+        envp[n_env] = NULL;
+        return 0;
+}
+
+static int setup_files(json_t *bundle, struct cf_buf *contents)
+{
+        struct inject_file files[INJECT_MAX_FILES];
+        json_t *list = json_object_get(bundle, "files"), *f;
+        size_t i, n = json_array_size(list);
+        char err[512] = "";
+
+        if (n > INJECT_MAX_FILES) {
+                return fail(EXIT_SETUP, "too many injected files");
+        }
+        json_array_foreach(list, i, f)
+        {
+                const char *path = NULL, *b64 = NULL;
+                json_int_t mode = 0;
+                cf_buf_init(&contents[i], 2u << 20, true);
+                if (json_unpack(f, "{s:s, s:I, s:s}", "path", &path, "mode", &mode, "content",
+                                &b64) != 0 ||
+                    path[0] != '/' || mode < 0 || mode > 07777 ||
+                    !cf_ok(cf_base64_decode_buf(cf_slice_str(b64), &contents[i]))) {
+                        return fail(EXIT_SETUP, "cofferd sent a malformed file entry");
+                }
+                files[i] = (struct inject_file){ path, (uint32_t)mode, contents[i].ptr,
+                                                 contents[i].size };
+        }
+        if (!cf_ok(inject_files(files, n, err, sizeof(err)))) {
+                return fail(EXIT_SETUP, "%s", err);
+        }
+        return 0;
+}
+
+static int parse_args(int argc, char **argv, struct run_args *a)
+{
+        static const struct option opts[] = {
+                { "cas", required_argument, NULL, 'c' },
+                { "cas-key", required_argument, NULL, 'k' },
+                { "policy", required_argument, NULL, 'p' },
+                { "service", required_argument, NULL, 's' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        a->cas = optarg;
+                        break;
+                case 'k':
+                        a->cas_key = optarg;
+                        break;
+                case 'p':
+                        a->policy = optarg;
+                        break;
+                case 's':
+                        a->service = optarg;
+                        break;
+                case 'v':
+                        a->verbose = true;
+                        break;
+                case 'h':
+                        fputs(g_usage, stdout);
+                        exit(0);
+                case 'V':
+                        printf("coffer-run %s\n", COFFER_VERSION);
+                        exit(0);
+                default:
+                        return fail(EXIT_SETUP, "invalid option (try 'coffer-run --help')");
+                }
+        }
+        a->cas = from_env(a->cas, "COFFER_CAS");
+        a->cas_key = from_env(a->cas_key, "COFFER_CAS_KEY");
+        a->policy = from_env(a->policy, "COFFER_POLICY");
+        a->service = from_env(a->service, "COFFER_SERVICE");
+        if (optind + 1 != argc) {
+                return fail(EXIT_SETUP, "give exactly one PROGRAM to run (try 'coffer-run --help')");
+        }
+        a->program = argv[optind];
+        if (a->cas == NULL || a->cas_key == NULL || a->policy == NULL || a->service == NULL) {
+                return fail(EXIT_SETUP, "--cas, --cas-key, --policy and --service are required "
+                            "(or COFFER_CAS, COFFER_CAS_KEY, COFFER_POLICY, COFFER_SERVICE)");
+        }
+        if (strlen(a->cas_key) != 64 || strspn(a->cas_key, "0123456789abcdef") != 64) {
+                return fail(EXIT_SETUP, "--cas-key must be 64 lower-case hex digits");
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct run_args a = { 0 };
+        char resolved[PATH_MAX], mhex[65];
+        char *new_argv[RUN_ARGS_MAX], *new_envp[RUN_ARGS_MAX];
+        static struct cf_buf contents[INJECT_MAX_FILES];
+        uint8_t m[32];
+        struct cf_client *c = NULL;
+        json_t *bundle = NULL;
+        const char *wd;
+        int fd, status;
+        cf_status s;
+
+        if ((status = parse_args(argc, argv, &a)) != 0) {
+                return status;
+        }
+        cf_log_setup("coffer-run", a.verbose ? CF_LOG_INFO : CF_LOG_WARNING);
+        json_set_alloc_funcs(cf_wiping_malloc, cf_wiping_free);
+        if (!cf_ok(cf_crypto_init()) || !cf_ok(cf_harden_process())) {
+                return fail(EXIT_SETUP, "cannot initialise");
+        }
+        cf_log_warning("TEE: sim mode: evidence is signed by a software key; this protects "
+                       "nothing against a local root");
+        fd = open_program(a.program, resolved, sizeof(resolved));
+        if (fd < 0) {
+                return fail(EXIT_EXEC, "cannot open program '%s': %s", a.program, strerror(errno));
+        }
+        if (!cf_ok(measure_fd(fd, m))) {
+                return fail(EXIT_EXEC, "cannot read program '%s'", resolved);
+        }
+        cf_hex_encode(m, sizeof(m), mhex, sizeof(mhex));
+        cf_log_info("program=%s measurement=%s", resolved, mhex);
+        s = cf_client_connect(a.cas, a.cas_key, cf_slice_make(NULL, 0), NULL, 0, &c);
+        if (!cf_ok(s)) {
+                return fail(EXIT_SETUP, "cannot connect to cofferd at %s: %s%s", a.cas,
+                            cf_strerror(s),
+                            s.code == CF_E_PEER ? " (its key id is not the one given by "
+                                                  "--cas-key)"
+                                                : "");
+        }
+        status = activate(c, &a, m, &bundle);
+        cf_client_free(c);
+        if (status != 0) {
+                return status;
+        }
+        cf_log_info("activation granted policy=%s service=%s", a.policy, a.service);
+        if ((status = setup_files(bundle, contents)) != 0 ||
+            (status = build_exec(bundle, new_argv, new_envp, RUN_ARGS_MAX)) != 0) {
+                json_decref(bundle);
+                return status;
+        }
+        wd = json_string_value(json_object_get(bundle, "working_dir"));
+        if (wd != NULL && chdir(wd) < 0) {
+                return fail(EXIT_EXEC, "cannot change to working directory '%s': %s", wd,
+                            strerror(errno));
+        }
+        for (size_t i = 0; i < INJECT_MAX_FILES; i++) {
+                cf_buf_done(&contents[i]);
+        }
+        /* A script's interpreter opens the program through /dev/fd, so keep it open for it. */
+        {
+                char head[2] = { 0 };
+                if (pread(fd, head, 2, 0) == 2 && head[0] == '#' && head[1] == '!') {
+                        fcntl(fd, F_SETFD, 0);
+                }
+        }
+        fexecve(fd, new_argv, new_envp);
+        status = fail(EXIT_EXEC, "cannot execute '%s': %s", resolved, strerror(errno));
+        json_decref(bundle);
+        return status;
+}

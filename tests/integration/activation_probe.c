@@ -1,0 +1,85 @@
+/* Test tool: activations that coffer-run would never send, to prove cofferd refuses them.
+ *
+ *   activation-probe MODE HOST:PORT KEYID POLICY SERVICE MEASUREMENT
+ *
+ * MODE is "normal" (evidence bound to its own connection), "relay" (evidence bound to
+ * connection A, sent on connection B) or "replay" (sent on A, then the same bytes again on a
+ * new connection C). Prints one JSON object: {"statuses": [..], "bodies": [..]}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attest/sim.h"
+#include "base/codec.h"
+#include "client/activate.h"
+#include "client/client.h"
+
+static struct cf_client *connect_or_die(const char *hp, const char *key)
+{
+        struct cf_client *c = NULL;
+
+        if (!cf_ok(cf_client_connect(hp, key, cf_slice_make(NULL, 0), NULL, 10000, &c))) {
+                fprintf(stderr, "activation-probe: cannot connect\n");
+                exit(2);
+        }
+        return c;
+}
+
+static void send_on(struct cf_client *c, const char *body, json_t *statuses, json_t *bodies)
+{
+        struct cf_http_response r;
+
+        cf_http_response_init(&r);
+        if (!cf_ok(cf_client_request(c, "POST", "/v1/activate", "application/json",
+                                     cf_slice_str(body), &r))) {
+                fprintf(stderr, "activation-probe: request failed\n");
+                exit(2);
+        }
+        json_array_append_new(statuses, json_integer(r.status));
+        json_array_append_new(bodies, json_stringn((const char *)r.body.ptr, r.body.size));
+        cf_http_response_done(&r);
+}
+
+int main(int argc, char **argv)
+{
+        struct cf_pkey *platform = NULL;
+        struct cf_client *a, *b;
+        uint8_t m[32];
+        char *body = NULL;
+        json_t *statuses = json_array(), *bodies = json_array();
+
+        if (argc != 7 || !cf_ok(cf_crypto_init()) ||
+            !cf_ok(cf_hex_decode(cf_slice_str(argv[6]), m, sizeof(m))) ||
+            !cf_ok(sim_platform_key_load(NULL, &platform))) {
+                fprintf(stderr, "usage: activation-probe normal|relay|replay HOST:PORT KEYID "
+                                "POLICY SERVICE MEASUREMENT\n");
+                return 2;
+        }
+        a = connect_or_die(argv[2], argv[3]);
+        if (!cf_ok(cf_activation_body_sim(cf_client_ssl(a), platform, m, argv[4], argv[5],
+                                          &body))) {
+                return 2;
+        }
+        if (strcmp(argv[1], "normal") == 0) {
+                send_on(a, body, statuses, bodies);
+        } else if (strcmp(argv[1], "relay") == 0) {
+                b = connect_or_die(argv[2], argv[3]);
+                send_on(b, body, statuses, bodies);
+                cf_client_free(b);
+        } else if (strcmp(argv[1], "replay") == 0) {
+                send_on(a, body, statuses, bodies);
+                b = connect_or_die(argv[2], argv[3]);
+                send_on(b, body, statuses, bodies);
+                cf_client_free(b);
+        } else {
+                return 2;
+        }
+        cf_client_free(a);
+        free(body);
+        cf_pkey_free(platform);
+        json_t *out = json_pack("{s:o, s:o}", "statuses", statuses, "bodies", bodies);
+        json_dumpf(out, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(out);
+        return 0;
+}
