@@ -21,6 +21,9 @@ struct cli {
         bool force;                     /* id new --force */
         const char *expect_key;         /* cas attest --expect-key */
         const char *expect_measurement; /* cas attest --expect-measurement */
+        const char *platform;           /* evidence verify --platform */
+        const char *collateral;         /* evidence verify --collateral */
+        const char *at;                 /* evidence verify --at */
         int argc;             /* the command's own arguments */
         char **argv;
 };
@@ -43,3 +46,4 @@ int cmd_id(struct cli *cli);
 int cmd_measure(struct cli *cli);
 int cmd_policy(struct cli *cli);
 int cmd_cas(struct cli *cli);
+int cmd_evidence(struct cli *cli);

@@ -28,6 +28,9 @@ static const char g_usage[] =
         "  cas info                    print cofferd's version, key id and measurement\n"
         "  cas attest --expect-key KEYID [--expect-measurement HEX]\n"
         "                              verify cofferd's attestation (fresh nonce, TLS binding)\n"
+        "  evidence verify FILE --platform sgx|tdx|snp|sim [--collateral DIR] [--at TIME]\n"
+        "                              verify evidence offline and explain every check;\n"
+        "                              collateral files are recognised by content\n"
         "\n"
         "Options (anywhere on the line):\n"
         "  --cas HOST:PORT     cofferd's address (or COFFER_CAS)\n"
@@ -166,6 +169,9 @@ int main(int argc, char **argv)
                 { "force", no_argument, NULL, 'f' },
                 { "expect-key", required_argument, NULL, 'K' },
                 { "expect-measurement", required_argument, NULL, 'M' },
+                { "platform", required_argument, NULL, 'P' },
+                { "collateral", required_argument, NULL, 'C' },
+                { "at", required_argument, NULL, 'A' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -197,6 +203,15 @@ int main(int argc, char **argv)
                         break;
                 case 'M':
                         cli.expect_measurement = optarg;
+                        break;
+                case 'P':
+                        cli.platform = optarg;
+                        break;
+                case 'C':
+                        cli.collateral = optarg;
+                        break;
+                case 'A':
+                        cli.at = optarg;
                         break;
                 case 'h':
                         fputs(g_usage, stdout);
@@ -237,6 +252,9 @@ int main(int argc, char **argv)
         }
         if (strcmp(cmd, "cas") == 0) {
                 return cmd_cas(&cli);
+        }
+        if (strcmp(cmd, "evidence") == 0) {
+                return cmd_evidence(&cli);
         }
         return cli_usage("unknown command '%s'", cmd);
 }
