@@ -62,6 +62,24 @@ static cf_status check_binding(struct activation *a)
                       : "bound to another connection (relayed or replayed evidence)");
 }
 
+/* Sim evidence is only as good as its platform key: anyone can make one, so only keys this
+ * cofferd trusts (its own machine's, and --trust-sim-key) count as "sim hardware". */
+static cf_status check_sim_platform(struct activation *a)
+{
+        const char *hex = json_string_value(json_object_get(a->res.claims, "platform_key"));
+        const struct cas *cas = a->w->cas;
+        uint8_t key[32];
+        bool ok = false;
+
+        if (hex != NULL && cf_ok(cf_hex_decode(cf_slice_str(hex), key, sizeof(key)))) {
+                for (size_t i = 0; i < cas->n_trusted_sim_keys && !ok; i++) {
+                        ok = memcmp(cas->trusted_sim_keys[i], key, sizeof(key)) == 0;
+                }
+        }
+        return add(a, "sim.platform_key", ok, "a sim platform key this cofferd trusts",
+                   hex ? hex : "none");
+}
+
 /* Evaluates the service's attestation rules: granted if any rule of the evidence's platform
  * matches. Records one check per rule considered. */
 static cf_status check_rules(struct activation *a)
@@ -81,9 +99,9 @@ static cf_status check_rules(struct activation *a)
                 for (size_t j = 0; m != NULL && j < r->n_measurements && !matched; j++) {
                         matched = strcmp(r->measurements[j], m) == 0;
                 }
-                snprintf(expected, sizeof(expected), "one of %zu measurement%s (%.16s...)",
-                         r->n_measurements, r->n_measurements == 1 ? "" : "s",
-                         r->n_measurements ? r->measurements[0] : "");
+                /* The accepted values are not shown to an unauthenticated caller. */
+                snprintf(expected, sizeof(expected), "one of the %zu measurement%s of the rule",
+                         r->n_measurements, r->n_measurements == 1 ? "" : "s");
                 snprintf(name, sizeof(name), "rule[%zu].measurement", i);
                 TRY(add(a, name, matched, expected, a->measurement));
         }
@@ -280,6 +298,9 @@ static void activate(struct activation *a, json_t *body)
         }
         s = sim_evidence_verify(cf_buf_slice(&bytes), &a->res);
         cf_buf_done(&bytes);
+        if (cf_ok(s)) {
+                s = check_sim_platform(a);
+        }
         if (cf_ok(s)) {
                 s = check_binding(a);
         }

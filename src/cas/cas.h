@@ -12,6 +12,7 @@
 #include "base/cursor.h"
 #include "base/mem.h"
 #include "base/status.h"
+#include "attest/checks.h"
 #include "crypto/crypto.h"
 
 struct policy;
@@ -41,6 +42,8 @@ struct cas_metrics {
         atomic_ulong tamper_detected;
 };
 
+#define CAS_TRUSTED_SIM_KEYS_MAX 16
+
 /* State shared by every worker thread; immutable after start except the atomics. */
 struct cas {
         struct cas_config cfg;
@@ -50,6 +53,11 @@ struct cas {
         struct cf_secret *data_key;       /* unwrapped store data key */
         struct cf_pkey *sim_platform_key; /* signs cofferd's own sim evidence */
         uint8_t self_measurement[32];     /* SHA-256 of cofferd's executable */
+        /* Sim platform keys whose evidence is believed: this machine's own, plus those given
+         * with --trust-sim-key. Anyone can make a key; only these are the "sim hardware". */
+        uint8_t trusted_sim_keys[CAS_TRUSTED_SIM_KEYS_MAX][32];
+        size_t n_trusted_sim_keys;
+        atomic_ulong collateral_generation; /* bumped on every collateral import or delete */
         char store_path[1100];
         struct cas_metrics metrics;
         int64_t started_at;
@@ -69,6 +77,9 @@ struct cas_worker {
         struct store *store;
         struct cas_cached_policy cache[CAS_POLICY_CACHE_SIZE];
         unsigned cache_next;
+        struct attest_collateral collateral; /* this worker's copy of the stored collateral */
+        bool collateral_loaded;
+        unsigned long collateral_generation;
 };
 
 /* datadir.c: creates or loads the data directory (TLS identity, sealing key, data key). */
@@ -100,6 +111,11 @@ void cas_api_metrics(struct cas_worker *w, struct evhttp_request *req);
 void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req);
 void cas_api_policies(struct cas_worker *w, struct evhttp_request *req, const char *rest);
 void cas_api_activate(struct cas_worker *w, struct evhttp_request *req);
+void cas_api_collateral(struct cas_worker *w, struct evhttp_request *req, const char *rest);
+
+/* collateral.c: every stored collateral file, reloaded when an import or delete happened
+ * (borrowed until the next call on this worker). */
+CF_FN cas_collateral_current(struct cas_worker *w, const struct attest_collateral **ret);
 
 /* policies.c: the stored policy records, shared by the policy and activation handlers. */
 struct cas_policy_record {

@@ -187,6 +187,12 @@ cf_status cas_datadir_open(struct cas *cas)
         TRY(data_key(cas));
         TRY(path_in(cas, "store.db", cas->store_path, sizeof(cas->store_path)));
         TRY(sim_platform_key_load(NULL, &cas->sim_platform_key));
+        /* This machine's sim platform is trusted first; --trust-sim-key adds others. */
+        ENSURE(cas->n_trusted_sim_keys < CAS_TRUSTED_SIM_KEYS_MAX, CF_E_LIMIT);
+        memmove(cas->trusted_sim_keys[1], cas->trusted_sim_keys[0],
+                cas->n_trusted_sim_keys * sizeof(cas->trusted_sim_keys[0]));
+        TRY(cf_pkey_ed25519_raw_public(cas->sim_platform_key, cas->trusted_sim_keys[0]));
+        cas->n_trusted_sim_keys++;
         TRY(self_measurement(cas));
         if (created) {
                 cf_log_info("initialised data directory '%s'", cas->cfg.data_dir);

@@ -25,6 +25,10 @@ static const char g_usage[] =
         "  -c, --config FILE      JSON configuration file with the keys data_dir, listen,\n"
         "                         threads and log_level; command-line flags override it\n"
         "      --log-level LEVEL  error, warning, info (default) or debug\n"
+        "      --trust-sim-key HEX\n"
+        "                         also accept sim evidence signed by this platform key (64\n"
+        "                         hex digits, see 'coffer sim-key'); repeatable. By default\n"
+        "                         only this machine's sim platform key is trusted\n"
         "  -h, --help             show this help\n"
         "  -V, --version          show the version\n"
         "\n"
@@ -137,6 +141,7 @@ int main(int argc, char **argv)
                 { "threads", required_argument, NULL, 't' },
                 { "config", required_argument, NULL, 'c' },
                 { "log-level", required_argument, NULL, 'L' },
+                { "trust-sim-key", required_argument, NULL, 'T' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -165,6 +170,17 @@ int main(int argc, char **argv)
                         break;
                 case 'L':
                         log_level = optarg;
+                        break;
+                case 'T':
+                        if (cas.n_trusted_sim_keys >= CAS_TRUSTED_SIM_KEYS_MAX - 1 ||
+                            !cf_ok(cf_hex_decode(cf_slice_str(optarg),
+                                                 cas.trusted_sim_keys[cas.n_trusted_sim_keys],
+                                                 32))) {
+                                return usage_error("--trust-sim-key wants 64 hex digits (at most "
+                                                   "15 keys)",
+                                                   optarg);
+                        }
+                        cas.n_trusted_sim_keys++;
                         break;
                 case 'h':
                         fputs(g_usage, stdout);

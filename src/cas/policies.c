@@ -503,9 +503,17 @@ static void policy_history(struct cas_worker *w, struct evhttp_request *req, con
                 return;
         }
         s = store_versions(w->store, POLICY_TABLE, name, versions, POLICY_HISTORY_MAX, &n);
-        if (!cf_ok(s) || n == 0) {
+        if (cf_ok(s) && n == 0) {
+                s = cf_fail(CF_E_NOT_FOUND);
+        }
+        if (!cf_ok(s)) {
                 json_decref(list);
-                cas_reply_error(req, 404, "policy.not_found", "no such policy", NULL);
+                if (s.code == CF_E_NOT_FOUND) {
+                        cas_reply_error(req, 404, "policy.not_found", "no such policy", NULL);
+                } else {
+                        cas_log_store_error(w->cas, s, POLICY_TABLE, name);
+                        cas_reply_status(req, s, "policy history");
+                }
                 return;
         }
         for (size_t i = 0; i < n && cf_ok(s); i++) {

@@ -135,6 +135,9 @@ void cas_reply_status(struct evhttp_request *req, cf_status s, const char *what)
         case CF_E_LIMIT:
                 status = 413;
                 break;
+        case CF_E_TIMEOUT:
+                status = 503;
+                break;
         case CF_E_TAMPERED:
         case CF_E_STORE:
         case CF_E_NOMEM:
@@ -207,6 +210,8 @@ static void route(struct evhttp_request *req, void *arg)
                 cas_api_attestation(w, req);
         } else if (strcmp(path, "/activate") == 0 && m == EVHTTP_REQ_POST) {
                 cas_api_activate(w, req);
+        } else if (strcmp(path, "/collateral") == 0 || strncmp(path, "/collateral/", 12) == 0) {
+                cas_api_collateral(w, req, path + 11);
         } else if (strcmp(path, "/policies") == 0 || strncmp(path, "/policies/", 10) == 0) {
                 cas_api_policies(w, req, path + 9);
         } else {
@@ -269,6 +274,7 @@ static void worker_teardown(struct cas_worker *w)
                 policy_free(w->cache[i].policy);
         }
         store_close(w->store);
+        attest_collateral_done(&w->collateral);
         memset(w, 0, sizeof(*w));
 }
 
@@ -377,7 +383,11 @@ cf_status cas_serve(struct cas *cas)
                 pthread_create(&threads[i], NULL, worker_main, &workers[i]);
         }
         /* The line tests and scripts wait for; flushed before anything else can happen. */
-        printf("cofferd listening on %s:%u\n", cas->cfg.listen_host, port);
+        if (strchr(cas->cfg.listen_host, ':') != NULL) {
+                printf("cofferd listening on [%s]:%u\n", cas->cfg.listen_host, port);
+        } else {
+                printf("cofferd listening on %s:%u\n", cas->cfg.listen_host, port);
+        }
         fflush(stdout);
         cf_log_info("listening address=%s:%u threads=%d key_id=%s", cas->cfg.listen_host, port, n,
                     cas->key_id);

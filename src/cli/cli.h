@@ -47,3 +47,5 @@ int cmd_measure(struct cli *cli);
 int cmd_policy(struct cli *cli);
 int cmd_cas(struct cli *cli);
 int cmd_evidence(struct cli *cli);
+int cmd_collateral(struct cli *cli);
+int cmd_sim_key(struct cli *cli);

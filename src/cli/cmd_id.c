@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "attest/sim.h"
 #include "base/codec.h"
 #include "base/io.h"
 #include "base/mem.h"
@@ -142,4 +143,28 @@ int cmd_measure(struct cli *cli)
                 json_decref(out);
         }
         return status;
+}
+
+/* The public key of this machine's sim platform (created on first use): give it to a
+ * cofferd on another machine with --trust-sim-key to accept this machine's sim evidence. */
+int cmd_sim_key(struct cli *cli)
+{
+        CF_CLEANUP(cf_pkey_freep) struct cf_pkey *k = NULL;
+        uint8_t raw[32];
+        char hex[65], dir[1024];
+
+        if (cli->argc != 1) {
+                return cli_usage("usage: coffer sim-key");
+        }
+        if (!cf_ok(sim_platform_dir(dir, sizeof(dir))) || !cf_ok(sim_platform_key_load(NULL, &k)) ||
+            !cf_ok(cf_pkey_ed25519_raw_public(k, raw))) {
+                return cli_error("cannot load or create the sim platform key");
+        }
+        cf_hex_encode(raw, sizeof(raw), hex, sizeof(hex));
+        if (cli->json) {
+                cli_print_json(json_pack("{s:s, s:s}", "platform_key", hex, "dir", dir));
+        } else {
+                printf("%s\n", hex);
+        }
+        return 0;
 }

@@ -162,16 +162,20 @@ static int by_name(struct cli *cli, const char *method, const char *suffix)
         } else if (strcmp(cli->argv[1], "history") == 0) {
                 json_t *v;
                 size_t i;
+                json_t *versions = json_object_get(j, "versions");
+                size_t last = json_array_size(versions) - 1;
                 printf("%-8s %-64s %-20s %-16s %s\n", "VERSION", "DIGEST", "CREATED", "BY",
                        "STATE");
-                json_array_foreach(json_object_get(j, "versions"), i, v)
+                json_array_foreach(versions, i, v)
                 {
                         printf("%-8lld %-64s %-20s %.16s %s\n",
                                (long long)json_integer_value(json_object_get(v, "version")),
                                json_string_value(json_object_get(v, "digest")),
                                json_string_value(json_object_get(v, "created")),
                                json_string_value(json_object_get(v, "creator")),
-                               json_is_true(json_object_get(v, "deleted")) ? "deleted" : "live");
+                               json_is_true(json_object_get(v, "deleted")) ? "deleted"
+                               : i == last                                 ? "current"
+                                                                           : "superseded");
                 }
                 json_decref(j);
         } else {

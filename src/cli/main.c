@@ -20,6 +20,7 @@ static const char g_usage[] =
         "  id new [--force]            create your identity (P-256 key, self-signed certificate)\n"
         "  id show                     print your key id\n"
         "  measure FILE...             print the sim measurement of programs (SHA-256 of the file)\n"
+        "  sim-key                     print this machine's sim platform key (for --trust-sim-key)\n"
         "  policy create FILE          store a new policy (YAML or JSON)\n"
         "  policy show NAME            print a policy (secret values are never shown)\n"
         "  policy update FILE          store a new version; FILE names its predecessor's digest\n"
@@ -31,6 +32,8 @@ static const char g_usage[] =
         "  evidence verify FILE --platform sgx|tdx|snp|sim [--collateral DIR] [--at TIME]\n"
         "                              verify evidence offline and explain every check;\n"
         "                              collateral files are recognised by content\n"
+        "  collateral import FILE...   give cofferd attestation collateral (Intel PCS, AMD KDS)\n"
+        "  collateral ls | rm DIGEST   list or delete stored collateral\n"
         "\n"
         "Options (anywhere on the line):\n"
         "  --cas HOST:PORT     cofferd's address (or COFFER_CAS)\n"
@@ -102,14 +105,13 @@ struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pi
         struct cf_client *c = NULL;
         cf_status s;
 
+        /* Missing options are usage errors: exit 2 right here, as documented. */
         if (cli->cas == NULL) {
-                cli_usage("no cofferd address: give --cas HOST:PORT or set COFFER_CAS");
-                return NULL;
+                exit(cli_usage("no cofferd address: give --cas HOST:PORT or set COFFER_CAS"));
         }
         if (pin && cli->cas_key == NULL) {
-                cli_usage("give cofferd's key id with --cas-key or COFFER_CAS_KEY (see "
-                          "'coffer cas info')");
-                return NULL;
+                exit(cli_usage("give cofferd's key id with --cas-key or COFFER_CAS_KEY (see "
+                               "'coffer cas info')"));
         }
         cf_buf_init(&cert, 1 << 16, false);
         if (with_identity && !cf_ok(cli_identity_load(cli, &cert, &key))) {
@@ -255,6 +257,12 @@ int main(int argc, char **argv)
         }
         if (strcmp(cmd, "evidence") == 0) {
                 return cmd_evidence(&cli);
+        }
+        if (strcmp(cmd, "collateral") == 0) {
+                return cmd_collateral(&cli);
+        }
+        if (strcmp(cmd, "sim-key") == 0) {
+                return cmd_sim_key(&cli);
         }
         return cli_usage("unknown command '%s'", cmd);
 }

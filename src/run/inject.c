@@ -134,25 +134,34 @@ static cf_status overlay_dirs(char **dirs, size_t n, char *err, size_t err_size)
 static cf_status write_file(const struct inject_file *f, char *err, size_t err_size)
 {
         char dir[PATH_MAX];
-        int fd;
+        const char *step = "create its directory";
+        int fd, e = 0;
         cf_status s;
 
         parent_dir(f->path, dir, sizeof(dir));
         s = cf_mkdir_p(dir, 0755);
+        e = errno;
         if (cf_ok(s)) {
+                step = "create it";
                 fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-                s = fd < 0 ? cf_fail_errno(errno) : CF_OK;
+                e = errno;
+                s = fd < 0 ? cf_fail_errno(e) : CF_OK;
                 if (cf_ok(s)) {
+                        step = "write it";
                         s = cf_write_all(fd, f->content, f->size);
+                        e = errno;
                         if (cf_ok(s) && fchmod(fd, (mode_t)f->mode) < 0) {
-                                s = cf_fail_errno(errno);
+                                step = "set its mode";
+                                e = errno;
+                                s = cf_fail_errno(e);
                         }
                         close(fd);
                 }
         }
         if (!cf_ok(s)) {
-                snprintf(err, err_size, "cannot write injected file '%s': %s", f->path,
-                         strerror(errno));
+                /* errno is captured at each step: later calls would overwrite it. */
+                snprintf(err, err_size, "cannot %s: injected file '%s': %s", step, f->path,
+                         strerror(e));
         }
         return s;
 }

@@ -180,6 +180,12 @@ cf_status store_latest(struct store *s, const char *table, const char *key, uint
         return s->ops->latest_version(s->be, table, key, ret_version);
 }
 
+cf_status store_delete(struct store *s, const char *table, const char *key)
+{
+        TRY(check_table_key(s, table, key));
+        return s->ops->delete_key(s->be, table, key);
+}
+
 cf_status store_get(struct store *s, const char *table, const char *key, uint64_t version,
                     struct cf_buf *out, uint64_t *ret_version)
 {

@@ -52,6 +52,10 @@ CF_FN store_put(struct store *s, const char *table, const char *key, uint64_t ve
  * not authenticated (see the header comment); store_get authenticates what it serves. */
 CF_FN store_latest(struct store *s, const char *table, const char *key, uint64_t *ret_version);
 
+/* Removes every version of (table, key). Deletion is not authenticated by this layer: the
+ * host can delete rows too; detecting that is the freshness anchor's job. */
+CF_FN store_delete(struct store *s, const char *table, const char *key);
+
 /* Reads and authenticates one version (0 = latest) and appends the plaintext to out; the
  * caller decides whether out is a secret buffer, and out->max bounds the value. On success
  * *ret_version (may be NULL) is the version served. Errors: CF_E_NOT_FOUND, CF_E_TAMPERED

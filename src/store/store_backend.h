@@ -34,6 +34,8 @@ struct store_backend_ops {
                                 uint64_t *ret_version);
         /* Calls fn for each key of table starting with prefix, in byte order, with no
          * statement active while fn runs; stops at and returns fn's first non-OK status. */
+        /* Removes every version of (table, key); CF_E_NOT_FOUND when there is none. */
+        CF_FN (*delete_key)(void *be, const char *table, const char *key);
         CF_FN (*list_keys)(void *be, const char *table, const char *prefix, store_key_fn fn,
                            void *ctx);
         /* Starts a write transaction (takes the write lock). */

@@ -35,6 +35,7 @@ enum sq_stmt {
         ST_PUT,
         ST_VERSIONS,
         ST_LATEST,
+        ST_DELETE,
         ST_KEYS,
         ST_BEGIN,
         ST_COMMIT,
@@ -49,6 +50,7 @@ static const char *const sq_stmt_sql[ST__COUNT] = {
                     "ORDER BY version LIMIT ?3",
     [ST_LATEST] = "SELECT version FROM kv WHERE tbl = ?1 AND key = ?2 "
                   "ORDER BY version DESC LIMIT 1",
+    [ST_DELETE] = "DELETE FROM kv WHERE tbl = ?1 AND key = ?2",
     /* ?2 = prefix, ?3 = prefix || 0x7f (valid keys never contain 0x7f, so every key with
      * the prefix sorts below it), ?4 = last key of the previous page. */
     [ST_KEYS] = "SELECT key, MAX(version) FROM kv WHERE tbl = ?1 AND key >= ?2 AND key < ?3 "
@@ -237,6 +239,21 @@ static CF_FN sq_latest_version(void *be, const char *table, const char *key, uin
                 return sq_fail(q, rc);
         }
         return sq_col_version(stmt, 0, ret_version);
+}
+
+static CF_FN sq_delete(void *be, const char *table, const char *key)
+{
+        struct sq *q = be;
+        SQ_STMT(q, ST_DELETE);
+        int rc;
+
+        TRY(sq_bind_name(q, stmt, table, key));
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE) {
+                return sq_fail(q, rc);
+        }
+        ENSURE(sqlite3_changes(q->db) > 0, CF_E_NOT_FOUND);
+        return CF_OK;
 }
 
 /* Copies a key column, which must be TEXT of at most STORE_KEY_MAX bytes without NUL. */
@@ -508,6 +525,7 @@ const struct store_backend_ops store_sqlite_ops = {
     .put = sq_put,
     .list_versions = sq_list_versions,
     .latest_version = sq_latest_version,
+    .delete_key = sq_delete,
     .list_keys = sq_list_keys,
     .begin = sq_begin,
     .commit = sq_commit,

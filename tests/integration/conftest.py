@@ -43,6 +43,7 @@ class Cofferd:
         self.sim_dir = sim_dir
         self.threads = threads
         self.proc = None
+        self.extra_args = []
         self.port = None
         self.key_id = None
         self.log_path = os.path.join(os.path.dirname(data_dir), "cofferd-%d.log" % id(self))
@@ -52,7 +53,7 @@ class Cofferd:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [COFFERD, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
-             "--threads", str(self.threads)],
+             "--threads", str(self.threads), *self.extra_args],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

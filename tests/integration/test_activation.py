@@ -130,3 +130,28 @@ def test_wrong_cas_key_is_refused_before_attesting(world):
     p = subprocess.run([COFFER_RUN, "--policy", "app/pin", "--service", "app", "/usr/bin/env"],
                        capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 125 and "key id" in p.stderr
+
+
+def test_evidence_from_an_untrusted_sim_platform_is_refused(world, tmp_path):
+    """Anyone can make a sim platform key; only this machine's (and --trust-sim-key) count."""
+    me = world.key_id()
+    world.create(sim_policy("app/untrusted", me, "/usr/bin/env", command=["env"]))
+    import subprocess
+    from conftest import COFFER_RUN
+    other = str(tmp_path / "other-sim")
+    env = world.env(COFFER_SIM_DIR=other)
+    p = subprocess.run([COFFER_RUN, "--policy", "app/untrusted", "--service", "app",
+                        "/usr/bin/env"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 126 and "sim.platform_key" in p.stderr
+    # trusting that key explicitly lets its evidence through
+    from conftest import COFFER
+    key = subprocess.run([COFFER, "--json", "sim-key"], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert key.returncode == 0, key.stderr
+    world.cas.stop()
+    world.cas.extra_args = ["--trust-sim-key", json.loads(key.stdout)["platform_key"]]
+    world.cas.start()
+    env = world.env(COFFER_SIM_DIR=other)
+    p = subprocess.run([COFFER_RUN, "--policy", "app/untrusted", "--service", "app",
+                        "/usr/bin/env"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 0, p.stderr
