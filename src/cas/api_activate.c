@@ -12,8 +12,11 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "attest/intel/intel.h"
 #include "attest/sim.h"
+#include "attest/snp/snp.h"
 #include "base/codec.h"
 #include "base/log.h"
 #include "crypto/tls.h"
@@ -33,7 +36,8 @@ struct activation {
         uint64_t version;
         struct attest_result res;
         enum attest_platform platform;
-        char measurement[65];
+        int64_t now;
+        char measurement[97];
 };
 
 static cf_status add(struct activation *a, const char *name, bool ok, const char *expected,
@@ -80,44 +84,49 @@ static cf_status check_sim_platform(struct activation *a)
                    hex ? hex : "none");
 }
 
-/* Evaluates the service's attestation rules: granted if any rule of the evidence's platform
- * matches. Records one check per rule considered. */
-static cf_status check_rules(struct activation *a)
+/* Verifies the evidence with the verifier of its platform, offline, against the collateral
+ * this cofferd keeps, at the current time. Fills a->res (claims and checks). */
+static cf_status verify_evidence(struct activation *a, struct cf_slice bytes)
 {
-        bool any_rule = false, matched = false;
-        const char *m = json_string_value(json_object_get(a->res.claims, "measurement"));
+        const struct attest_collateral *coll = NULL;
+        cf_status s;
 
+        switch (a->platform) {
+        case ATTEST_SIM:
+                TRY(sim_evidence_verify(bytes, &a->res));
+                return check_sim_platform(a);
+        case ATTEST_SGX:
+        case ATTEST_TDX: {
+                struct intel_options o = { .now = a->now };
+                const char *own = a->platform == ATTEST_SGX ? "mrenclave" : "mrtd";
+                TRY(cas_collateral_current(a->w, &coll));
+                s = intel_verify(bytes, coll, &o, &a->res);
+                /* One verifier reads both quote kinds: the declared type must be the real one. */
+                TRY(add(a, "evidence.type", json_object_get(a->res.claims, own) != NULL,
+                        attest_platform_name(a->platform),
+                        json_object_get(a->res.claims, "mrtd") ? "tdx" : "sgx"));
+                return s;
+        }
+        case ATTEST_SNP: {
+                struct snp_options o = { .now = a->now, .expected_stepping = -1 };
+                TRY(cas_collateral_current(a->w, &coll));
+                return snp_verify(bytes, coll, &o, &a->res);
+        }
+        default:
+                return cf_fail(CF_E_UNSUPPORTED);
+        }
+}
+
+/* The claim that names the code, for logs: measurement (sim, snp), mrenclave, mrtd. */
+static void note_measurement(struct activation *a)
+{
+        static const char *const names[] = { "measurement", "mrenclave", "mrtd" };
+        const char *m = NULL;
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && m == NULL; i++) {
+                m = json_string_value(json_object_get(a->res.claims, names[i]));
+        }
         snprintf(a->measurement, sizeof(a->measurement), "%s", m ? m : "");
-        for (size_t i = 0; i < a->service->n_rules && !matched; i++) {
-                const struct policy_rule *r = &a->service->rules[i];
-                char expected[256], name[48];
-
-                if (r->platform != a->platform) {
-                        continue;
-                }
-                any_rule = true;
-                for (size_t j = 0; m != NULL && j < r->n_measurements && !matched; j++) {
-                        matched = strcmp(r->measurements[j], m) == 0;
-                }
-                /* The accepted values are not shown to an unauthenticated caller. */
-                snprintf(expected, sizeof(expected), "one of the %zu measurement%s of the rule",
-                         r->n_measurements, r->n_measurements == 1 ? "" : "s");
-                snprintf(name, sizeof(name), "rule[%zu].measurement", i);
-                TRY(add(a, name, matched, expected, a->measurement));
-        }
-        if (!any_rule) {
-                char expected[64];
-                snprintf(expected, sizeof(expected), "a rule with platform: %s",
-                         attest_platform_name(a->platform));
-                TRY(add(a, "rules.platform", false, expected, "no rule for this platform"));
-        }
-        if (a->platform == ATTEST_SIM) {
-                TRY(add(a, "tolerate.simulation", a->service->tolerate_simulation,
-                        "tolerate: [simulation]",
-                        a->service->tolerate_simulation ? "tolerated"
-                                                        : "not tolerated by the policy"));
-        }
-        return CF_OK;
 }
 
 struct lookup_ctx {
@@ -258,6 +267,7 @@ static void activate(struct activation *a, json_t *body)
 {
         json_t *ev = NULL, *bundle = NULL;
         struct cf_buf bytes;
+        bool granted;
         cf_status s;
 
         if (json_unpack(body, "{s:s, s:s, s:o !}", "policy", &a->policy_name, "service",
@@ -274,8 +284,8 @@ static void activate(struct activation *a, json_t *body)
                 cf_buf_done(&bytes);
                 cas_reply_error(a->req, 400, "request.evidence",
                                 s.code == CF_E_UNSUPPORTED
-                                        ? "unknown evidence type (this cofferd accepts: sim)"
-                                        : "'evidence' must be {\"type\": \"sim\", \"data\": "
+                                        ? "unknown evidence type (sim, sgx, tdx or snp)"
+                                        : "'evidence' must be {\"type\": PLATFORM, \"data\": "
                                           "BASE64} with at most 32 KiB of data",
                                 NULL);
                 return;
@@ -289,28 +299,27 @@ static void activate(struct activation *a, json_t *body)
                 refuse(a, "no such policy or service");
                 return;
         }
-        if (a->platform != ATTEST_SIM) {
-                cf_ignore(add(a, "evidence.type", false, "sim",
-                              attest_platform_name(a->platform)));
-                cf_buf_done(&bytes);
-                refuse(a, "this cofferd verifies sim evidence only");
-                return;
-        }
-        s = sim_evidence_verify(cf_buf_slice(&bytes), &a->res);
+        s = verify_evidence(a, cf_buf_slice(&bytes));
         cf_buf_done(&bytes);
-        if (cf_ok(s)) {
-                s = check_sim_platform(a);
-        }
-        if (cf_ok(s)) {
+        note_measurement(a);
+        /* A verifier failure is already explained by its failed checks; the binding and the
+         * rules are evaluated only for evidence that verified. Granting needs all three. */
+        granted = cf_ok(s) && a->res.valid;
+        if (granted) {
                 s = check_binding(a);
+                granted = cf_ok(s) && attest_checks_all_ok(&a->res.checks);
         }
-        if (cf_ok(s)) {
-                s = check_rules(a);
+        if (granted) {
+                /* The evaluator's answer decides: checks of rules tried before the one that
+                 * matched stay in the list as failures. */
+                granted = policy_service_evaluate(a->service, a->platform, &a->res, a->now,
+                                                  &a->res.checks);
         }
-        if (!cf_ok(s) || !attest_checks_all_ok(&a->res.checks)) {
-                refuse(a, cf_ok(s) || attest_checks_failed(&a->res.checks) > 0
-                                  ? "the evidence does not satisfy the policy"
-                                  : cf_strerror(s));
+        if (!granted) {
+                refuse(a, attest_checks_failed(&a->res.checks) > 0 ? "the evidence does not "
+                                                                     "satisfy the policy"
+                          : !cf_ok(s) ? cf_strerror(s)
+                                      : "the evidence could not be evaluated");
                 return;
         }
         s = build_bundle(a, &bundle);
@@ -325,16 +334,16 @@ static void activate(struct activation *a, json_t *body)
                 return;
         }
         atomic_fetch_add(&a->w->cas->metrics.activations_granted, 1);
-        cf_log_info("activation granted policy=%s version=%llu service=%s platform=sim "
+        cf_log_info("activation granted policy=%s version=%llu service=%s platform=%s "
                     "measurement=%.16s",
                     a->policy_name, (unsigned long long)a->version, a->service_name,
-                    a->measurement);
+                    attest_platform_name(a->platform), a->measurement);
         cas_reply_json_secret(a->req, 200, bundle);
 }
 
 void cas_api_activate(struct cas_worker *w, struct evhttp_request *req)
 {
-        struct activation a = { .w = w, .req = req };
+        struct activation a = { .w = w, .req = req, .now = (int64_t)time(NULL) };
         struct cf_buf body;
         json_error_t jerr;
         json_t *j = NULL;

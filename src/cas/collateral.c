@@ -36,7 +36,7 @@ static const char *classify(struct cf_slice b)
         X509_CRL *crl;
         size_t hex_len = b.size;
 
-        if (b.size == 0 || b.size > INT32_MAX) {
+        if (b.ptr == NULL || b.size == 0 || b.size > INT32_MAX) {
                 return NULL;
         }
         if ((x = d2i_X509(NULL, &p, (long)b.size)) != NULL) {
@@ -71,14 +71,18 @@ static const char *classify(struct cf_slice b)
         if (memmem(b.ptr, b.size, "-----BEGIN X509 CRL-----", 24) != NULL) {
                 return "crl";
         }
-        while (hex_len > 0 && (p[hex_len - 1] == '\n' || p[hex_len - 1] == '\r')) {
+        while (hex_len > 0 && (b.ptr[hex_len - 1] == '\n' || b.ptr[hex_len - 1] == '\r')) {
                 hex_len--;
         }
-        if (hex_len >= 64 && hex_len <= 1024 &&
-            strspn((const char *)p, "0123456789abcdefABCDEF") == hex_len) {
-                return "signature";
+        if (hex_len < 64 || hex_len > 1024) {
+                return NULL;
         }
-        return NULL;
+        for (size_t i = 0; i < hex_len; i++) {
+                if (strchr("0123456789abcdefABCDEF", b.ptr[i]) == NULL || b.ptr[i] == 0) {
+                        return NULL;
+                }
+        }
+        return "signature";
 }
 
 static bool valid_name(const char *s)

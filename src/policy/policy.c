@@ -36,6 +36,7 @@ struct vctx {
         size_t depth;
         bool nomem;
         json_t *secret_names; /* set of declared secret names, for placeholder checks */
+        size_t hex_len;       /* digits item_hex expects (set just before each list) */
 };
 
 #define ESC(s, buf) cf_log_escape((s), strlen(s), (buf), sizeof(buf))
@@ -441,6 +442,39 @@ const char *policy_platform_name(enum attest_platform p)
                 return NULL;
         }
 }
+
+static const char *const snp_tcb_names[POLICY_SNP_TCB_N] = {
+    [POLICY_SNP_TCB_BOOTLOADER] = "bootloader",
+    [POLICY_SNP_TCB_TEE] = "tee",
+    [POLICY_SNP_TCB_SNP] = "snp",
+    [POLICY_SNP_TCB_MICROCODE] = "microcode",
+    [POLICY_SNP_TCB_FMC] = "fmc"};
+
+static const char *const snp_bit_names[POLICY_SNP_BIT_N] = {
+    [POLICY_SNP_BIT_DEBUG] = "debug",
+    [POLICY_SNP_BIT_MIGRATION_AGENT] = "migration_agent",
+    [POLICY_SNP_BIT_SMT] = "smt",
+    [POLICY_SNP_BIT_SINGLE_SOCKET] = "single_socket"};
+
+const char *policy_snp_tcb_name(enum policy_snp_tcb c)
+{
+        return (size_t)c < POLICY_SNP_TCB_N ? snp_tcb_names[c] : NULL;
+}
+
+const char *policy_snp_bit_name(enum policy_snp_bit b)
+{
+        return (size_t)b < POLICY_SNP_BIT_N ? snp_bit_names[b] : NULL;
+}
+
+/* The TCB statuses a rule may accept: Intel's names except Revoked and NoMatchingLevel,
+ * which no rule can accept (a revoked platform, or one Intel does not know). */
+static const char *const tcb_statuses[] = {"UpToDate",
+                                           "SWHardeningNeeded",
+                                           "ConfigurationNeeded",
+                                           "ConfigurationAndSWHardeningNeeded",
+                                           "OutOfDate",
+                                           "OutOfDateConfigurationNeeded",
+                                           NULL};
 
 /* ---- placeholders ---------------------------------------------------------------------- */
 
@@ -970,6 +1004,214 @@ static void parse_files(struct vctx *v, json_t *j, struct policy_service *svc)
         }
 }
 
+/* ---- attestation rules ----------------------------------------------------------------- */
+
+/* Exactly n hex digits (either case). */
+static bool hexn(const char *s, size_t n)
+{
+        return strlen(s) == n && all_bytes(s, is_hex);
+}
+
+static bool item_hex(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (!hexn(s, v->hex_len)) {
+                verr(v, false, "expected %zu hexadecimal digits, got %s", v->hex_len, ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+/* An optional (or required) list of 1..POLICY_MEASUREMENTS_MAX distinct hex values of
+ * hex_len digits under key, stored in lower case. */
+static void hex_values(struct vctx *v, json_t *obj, const char *key, size_t hex_len, bool required,
+                       struct policy_values *ret)
+{
+        json_t *j = get(v, obj, key, required);
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, key);
+        v->hex_len = hex_len;
+        string_list(v, j, 1, POLICY_MEASUREMENTS_MAX, "values", item_hex, true, true, &ret->items,
+                    &ret->n);
+        pop(v);
+}
+
+/* An integer in [min, max] under key (the path points at obj). False when absent or
+ * invalid (reported). */
+static bool get_int(struct vctx *v, json_t *obj, const char *key, json_int_t min, json_int_t max,
+                    json_int_t *ret)
+{
+        json_t *j = json_object_get(obj, key);
+        bool ok = false;
+
+        if (j == NULL) {
+                return false;
+        }
+        push_key(v, obj, key);
+        if (!json_is_integer(j)) {
+                verr(v, false, "expected an integer from %lld to %lld, got %s", (long long)min,
+                     (long long)max, type_name(j));
+        } else if (json_integer_value(j) < min || json_integer_value(j) > max) {
+                verr(v, false, "expected an integer from %lld to %lld, got %lld", (long long)min,
+                     (long long)max, (long long)json_integer_value(j));
+        } else {
+                *ret = json_integer_value(j);
+                ok = true;
+        }
+        pop(v);
+        return ok;
+}
+
+static bool has(json_t *obj, const char *key)
+{
+        return json_object_get(obj, key) != NULL;
+}
+
+static bool advisory_char(uint8_t c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
+}
+
+/* A TCB status (status) or an advisory id (!status); the path points at the string. */
+static bool accept_name_ok(struct vctx *v, const char *s, bool status)
+{
+        char esc[ESC_SIZE];
+
+        if (!status) {
+                if (strlen(s) == 0 || strlen(s) > POLICY_ADVISORY_ID_MAX ||
+                    !all_bytes(s, advisory_char)) {
+                        verr(v, false,
+                             "invalid advisory id %s (expected an id such as INTEL-SA-00615: "
+                             "1 to %d of A-Z a-z 0-9 . _ -)",
+                             ESC(s, esc), POLICY_ADVISORY_ID_MAX);
+                        return false;
+                }
+                return true;
+        }
+        for (size_t i = 0; tcb_statuses[i] != NULL; i++) {
+                if (strcmp(s, tcb_statuses[i]) == 0) {
+                        return true;
+                }
+        }
+        if (strcmp(s, "Revoked") == 0 || strcmp(s, "NoMatchingLevel") == 0) {
+                verr(v, false, "TCB status %s can never be accepted", ESC(s, esc));
+        } else {
+                verr(v, false,
+                     "unknown TCB status %s (expected UpToDate, SWHardeningNeeded, "
+                     "ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, OutOfDate or "
+                     "OutOfDateConfigurationNeeded)",
+                     ESC(s, esc));
+        }
+        return false;
+}
+
+/* One item of tcb_status or advisories: a name, or {status|id: name, until: RFC 3339}. */
+static void parse_accept(struct vctx *v, json_t *item, bool status, struct policy_accept *a)
+{
+        static const char *const status_keys[] = {"status", "until", NULL};
+        static const char *const id_keys[] = {"id", "until", NULL};
+        const char *name_key = status ? "status" : "id";
+        json_t *name = item, *until = NULL;
+        const char *s;
+        char esc[ESC_SIZE];
+
+        if (json_is_object(item)) {
+                check_keys(v, item, status ? status_keys : id_keys);
+                name = get(v, item, name_key, true);
+                until = get(v, item, "until", true);
+                if (name != NULL) {
+                        push_key(v, item, name_key);
+                }
+        } else if (!json_is_string(item)) {
+                verr(v, false, "expected %s, or a mapping {%s: ..., until: DATE}, got %s",
+                     status ? "a TCB status" : "an advisory id", name_key, type_name(item));
+                return;
+        }
+        if (name != NULL) {
+                s = want_string(v, name);
+                if (s != NULL && accept_name_ok(v, s, status)) {
+                        a->name = vdup(v, s);
+                        if (a->name != NULL && !status) {
+                                /* Intel's ids are upper case; compare without case. */
+                                for (char *c = a->name; *c != '\0'; c++) {
+                                        if (*c >= 'a' && *c <= 'z') {
+                                                *c = (char)(*c - 'a' + 'A');
+                                        }
+                                }
+                        }
+                }
+                if (json_is_object(item)) {
+                        pop(v);
+                }
+        }
+        if (until != NULL) {
+                push_key(v, item, "until");
+                s = want_string(v, until);
+                if (s != NULL && !cf_ok(cf_parse_rfc3339(s, &a->until))) {
+                        verr(v, false,
+                             "invalid date %s (expected RFC 3339, such as "
+                             "\"2026-06-30T00:00:00Z\")",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        a->has_until = true;
+                }
+                pop(v);
+        }
+}
+
+/* tcb_status (status) or advisories (!status) of an sgx or tdx rule. */
+static void accept_list(struct vctx *v, json_t *obj, bool status, struct policy_accept **ret,
+                        size_t *ret_n)
+{
+        const char *key = status ? "tcb_status" : "advisories";
+        json_t *j = get(v, obj, key, false);
+        struct policy_accept *items;
+        size_t n;
+        char esc[ESC_SIZE];
+
+        if (j == NULL) {
+                if (status) {
+                        /* The default: only UpToDate platforms. */
+                        *ret = vcalloc(v, 1, sizeof(**ret));
+                        if (*ret != NULL) {
+                                (*ret)[0].name = vdup(v, "UpToDate");
+                                *ret_n = 1;
+                        }
+                }
+                return;
+        }
+        push_key(v, obj, key);
+        if (want_list(v, j, status ? 1 : 0,
+                      status ? POLICY_TCB_STATUSES_MAX : POLICY_ADVISORIES_MAX,
+                      status ? "TCB statuses" : "advisories")) {
+                n = json_array_size(j);
+                items = vcalloc(v, n, sizeof(*items));
+                if (items != NULL) {
+                        *ret = items;
+                        *ret_n = n;
+                        for (size_t i = 0; i < n; i++) {
+                                push_index(v, j, i);
+                                parse_accept(v, json_array_get(j, i), status, &items[i]);
+                                for (size_t k = 0; items[i].name != NULL && k < i; k++) {
+                                        if (items[k].name != NULL &&
+                                            strcmp(items[k].name, items[i].name) == 0) {
+                                                verr(v, false, "duplicate entry %s",
+                                                     ESC(items[i].name, esc));
+                                                break;
+                                        }
+                                }
+                                pop(v);
+                        }
+                }
+        }
+        pop(v);
+}
+
 static void parse_rule_sim(struct vctx *v, json_t *obj, struct policy_rule *r)
 {
         static const char *const keys[] = {"platform", "measurement", NULL};
@@ -981,6 +1223,206 @@ static void parse_rule_sim(struct vctx *v, json_t *obj, struct policy_rule *r)
                 push_key(v, obj, "measurement");
                 string_list(v, m, 1, POLICY_MEASUREMENTS_MAX, "measurements", item_measurement,
                             true, true, &r->measurements, &r->n_measurements);
+                pop(v);
+        }
+}
+
+static void parse_rule_sgx(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        static const char *const keys[] = {"platform",   "mrenclave",  "mrsigner",   "isvprodid",
+                                           "min_isvsvn", "tcb_status", "advisories", NULL};
+        bool by_enclave = has(obj, "mrenclave");
+        bool by_signer = has(obj, "mrsigner") || has(obj, "isvprodid") || has(obj, "min_isvsvn");
+        json_t *j;
+        json_int_t n;
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, keys);
+        if (by_enclave && by_signer) {
+                verr(v, false,
+                     "an sgx rule names either mrenclave, or mrsigner with isvprodid (and "
+                     "min_isvsvn), not both");
+        } else if (!by_enclave && !by_signer) {
+                verr(v, false, "an sgx rule needs mrenclave, or mrsigner and isvprodid");
+        } else if (by_signer) {
+                (void)get(v, obj, "mrsigner", true);
+                (void)get(v, obj, "isvprodid", true);
+        }
+        hex_values(v, obj, "mrenclave", 64, false, &r->mrenclave);
+        if ((j = json_object_get(obj, "mrsigner")) != NULL) {
+                push_key(v, obj, "mrsigner");
+                s = want_string(v, j);
+                if (s != NULL && !hexn(s, 64)) {
+                        verr(v, false, "expected an MRSIGNER of 64 hexadecimal digits, got %s",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        memcpy(r->mrsigner, s, 65);
+                        lower(r->mrsigner);
+                        r->has_mrsigner = true;
+                }
+                pop(v);
+        }
+        if (get_int(v, obj, "isvprodid", 0, UINT16_MAX, &n)) {
+                r->isvprodid = (uint16_t)n;
+        }
+        if (get_int(v, obj, "min_isvsvn", 0, UINT16_MAX, &n)) {
+                r->min_isvsvn = (uint16_t)n;
+        }
+        accept_list(v, obj, true, &r->tcb_status, &r->n_tcb_status);
+        accept_list(v, obj, false, &r->advisories, &r->n_advisories);
+}
+
+static const char *const tdx_rtmr_keys[POLICY_TDX_RTMRS] = {"rtmr0", "rtmr1", "rtmr2", "rtmr3"};
+
+static void parse_rule_tdx(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        static const char *const keys[] = {"platform",   "mrtd",       "rtmr0",      "rtmr1",
+                                           "rtmr2",      "rtmr3",      "mrconfigid", "mrowner",
+                                           "tcb_status", "advisories", NULL};
+        bool any = has(obj, "mrtd") || has(obj, "mrconfigid") || has(obj, "mrowner");
+
+        check_keys(v, obj, keys);
+        hex_values(v, obj, "mrtd", 96, false, &r->mrtd);
+        for (size_t i = 0; i < POLICY_TDX_RTMRS; i++) {
+                any = any || has(obj, tdx_rtmr_keys[i]);
+                hex_values(v, obj, tdx_rtmr_keys[i], 96, false, &r->rtmr[i]);
+        }
+        hex_values(v, obj, "mrconfigid", 96, false, &r->mrconfigid);
+        hex_values(v, obj, "mrowner", 96, false, &r->mrowner);
+        if (!any) {
+                /* A rule without any measurement would admit every TD on the platform. */
+                verr(v, false,
+                     "a tdx rule needs at least one of mrtd, rtmr0, rtmr1, rtmr2, rtmr3, "
+                     "mrconfigid, mrowner");
+        }
+        accept_list(v, obj, true, &r->tcb_status, &r->n_tcb_status);
+        accept_list(v, obj, false, &r->advisories, &r->n_advisories);
+}
+
+static void parse_min_tcb(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        static const char *const keys[] = {"bootloader", "tee", "snp", "microcode", "fmc", NULL};
+        json_t *j = json_object_get(obj, "min_tcb");
+        json_int_t n;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "min_tcb");
+        if (want_object(v, j)) {
+                check_keys(v, j, keys);
+                if (json_object_size(j) == 0) {
+                        verr(v, false,
+                             "min_tcb needs at least one of bootloader, tee, snp, microcode, fmc");
+                }
+                for (size_t c = 0; c < POLICY_SNP_TCB_N; c++) {
+                        if (get_int(v, j, snp_tcb_names[c], 0, UINT8_MAX, &n)) {
+                                r->has_min_tcb[c] = true;
+                                r->min_tcb[c] = (uint8_t)n;
+                        }
+                }
+        }
+        pop(v);
+}
+
+static void parse_snp_policy(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        static const char *const keys[] = {"debug", "migration_agent", "smt", "single_socket",
+                                           NULL};
+        json_t *j = json_object_get(obj, "policy");
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "policy");
+        if (want_object(v, j)) {
+                check_keys(v, j, keys);
+                if (json_object_size(j) == 0) {
+                        verr(v, false,
+                             "policy needs at least one of debug, migration_agent, smt, "
+                             "single_socket");
+                }
+                for (size_t b = 0; b < POLICY_SNP_BIT_N; b++) {
+                        json_t *bit = json_object_get(j, snp_bit_names[b]);
+                        if (bit == NULL) {
+                                continue;
+                        }
+                        push_key(v, j, snp_bit_names[b]);
+                        if (!json_is_boolean(bit)) {
+                                verr(v, false,
+                                     "expected true (bit required) or false (bit forbidden), "
+                                     "got %s",
+                                     type_name(bit));
+                        } else {
+                                r->snp_policy[b] =
+                                    json_is_true(bit) ? POLICY_BIT_REQUIRED : POLICY_BIT_FORBIDDEN;
+                        }
+                        pop(v);
+                }
+        }
+        pop(v);
+}
+
+static void parse_vmpl(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        json_t *j = json_object_get(obj, "vmpl");
+        json_int_t n;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "vmpl");
+        if (want_list(v, j, 1, POLICY_VMPL_MAX + 1, "VMPLs")) {
+                for (size_t i = 0; i < json_array_size(j); i++) {
+                        json_t *item = json_array_get(j, i);
+                        push_index(v, j, i);
+                        if (!json_is_integer(item)) {
+                                verr(v, false, "expected a VMPL from 0 to %d, got %s",
+                                     POLICY_VMPL_MAX, type_name(item));
+                        } else if ((n = json_integer_value(item)) < 0 || n > POLICY_VMPL_MAX) {
+                                verr(v, false, "expected a VMPL from 0 to %d, got %lld",
+                                     POLICY_VMPL_MAX, (long long)n);
+                        } else if (r->vmpl_mask & (1u << n)) {
+                                verr(v, false, "duplicate entry %lld", (long long)n);
+                        } else {
+                                r->vmpl_mask = (uint8_t)(r->vmpl_mask | (1u << n));
+                        }
+                        pop(v);
+                }
+        }
+        pop(v);
+}
+
+static void parse_rule_snp(struct vctx *v, json_t *obj, struct policy_rule *r)
+{
+        static const char *const keys[] = {"platform", "measurement", "host_data", "id_key_digest",
+                                           "min_tcb", "policy", "vmpl",
+                                           /* refused below with a precise message */
+                                           "tcb_status", "advisories", NULL};
+        struct policy_values m = {0};
+
+        check_keys(v, obj, keys);
+        hex_values(v, obj, "measurement", 96, true, &m);
+        r->measurements = m.items;
+        r->n_measurements = m.n;
+        hex_values(v, obj, "host_data", 64, false, &r->host_data);
+        hex_values(v, obj, "id_key_digest", 96, false, &r->id_key_digest);
+        parse_min_tcb(v, obj, r);
+        parse_snp_policy(v, obj, r);
+        parse_vmpl(v, obj, r);
+        if (has(obj, "tcb_status")) {
+                push_key(v, obj, "tcb_status");
+                verr(v, true,
+                     "tcb_status is not used for snp rules: the VCEK binds the reported TCB; "
+                     "bound it with min_tcb");
+                pop(v);
+        }
+        if (has(obj, "advisories")) {
+                push_key(v, obj, "advisories");
+                verr(v, true,
+                     "advisories are not used for snp rules (AMD evidence has none): "
+                     "bound the TCB with min_tcb");
                 pop(v);
         }
 }
@@ -1000,17 +1442,50 @@ static void parse_rule(struct vctx *v, json_t *obj, struct policy_rule *r)
         if (s == NULL) {
                 return;
         }
-        /* One case per platform: the hardware families add their own rule parsers here. */
+        /* One case per platform, each with its own keys. */
         if (strcmp(s, "sim") == 0) {
                 r->platform = ATTEST_SIM;
                 parse_rule_sim(v, obj, r);
-        } else if (strcmp(s, "sgx") == 0 || strcmp(s, "tdx") == 0 || strcmp(s, "snp") == 0) {
-                push_key(v, obj, "platform");
-                verr(v, false, "platform '%s' rules are not supported yet", s);
-                pop(v);
+        } else if (strcmp(s, "sgx") == 0) {
+                r->platform = ATTEST_SGX;
+                parse_rule_sgx(v, obj, r);
+        } else if (strcmp(s, "tdx") == 0) {
+                r->platform = ATTEST_TDX;
+                parse_rule_tdx(v, obj, r);
+        } else if (strcmp(s, "snp") == 0) {
+                r->platform = ATTEST_SNP;
+                parse_rule_snp(v, obj, r);
         } else {
                 push_key(v, obj, "platform");
                 verr(v, false, "unknown platform %s (expected sim, sgx, tdx or snp)", ESC(s, esc));
+                pop(v);
+        }
+}
+
+/* Cross-field rule checks that need the service's tolerate list. */
+static void check_rules_tolerate(struct vctx *v, json_t *svc_obj, const struct policy_service *svc)
+{
+        json_t *att = json_object_get(svc_obj, "attestation");
+
+        if (!json_is_array(att) || svc->rules == NULL) {
+                return;
+        }
+        for (size_t i = 0; i < svc->n_rules && i < json_array_size(att); i++) {
+                json_t *rule = json_array_get(att, i);
+                json_t *pol = json_object_get(rule, "policy");
+                if (svc->rules[i].platform != ATTEST_SNP ||
+                    svc->rules[i].snp_policy[POLICY_SNP_BIT_DEBUG] != POLICY_BIT_REQUIRED ||
+                    svc->tolerate_debug || !json_is_object(pol)) {
+                        continue;
+                }
+                push_key(v, svc_obj, "attestation");
+                push_index(v, att, i);
+                push_key(v, rule, "policy");
+                push_key(v, pol, "debug");
+                verr(v, false, "requiring the debug bit needs tolerate: [debug] in the service");
+                pop(v);
+                pop(v);
+                pop(v);
                 pop(v);
         }
 }
@@ -1146,6 +1621,7 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
                 parse_tolerate(v, j, svc);
                 pop(v);
         }
+        check_rules_tolerate(v, obj, svc);
 }
 
 static void parse_services(struct vctx *v, json_t *root, struct policy *p)
@@ -1322,6 +1798,35 @@ static void free_strv(char **v, size_t n)
         free(v);
 }
 
+static void values_done(struct policy_values *v)
+{
+        free_strv(v->items, v->n);
+}
+
+static void accepts_done(struct policy_accept *a, size_t n)
+{
+        for (size_t i = 0; a != NULL && i < n; i++) {
+                free(a[i].name);
+        }
+        free(a);
+}
+
+static void rule_done(struct policy_rule *r)
+{
+        free_strv(r->measurements, r->n_measurements);
+        values_done(&r->mrenclave);
+        values_done(&r->mrtd);
+        for (size_t i = 0; i < POLICY_TDX_RTMRS; i++) {
+                values_done(&r->rtmr[i]);
+        }
+        values_done(&r->mrconfigid);
+        values_done(&r->mrowner);
+        values_done(&r->host_data);
+        values_done(&r->id_key_digest);
+        accepts_done(r->tcb_status, r->n_tcb_status);
+        accepts_done(r->advisories, r->n_advisories);
+}
+
 static void service_done(struct policy_service *s)
 {
         free(s->name);
@@ -1339,7 +1844,7 @@ static void service_done(struct policy_service *s)
         }
         free(s->files);
         for (size_t i = 0; s->rules != NULL && i < s->n_rules; i++) {
-                free_strv(s->rules[i].measurements, s->rules[i].n_measurements);
+                rule_done(&s->rules[i]);
         }
         free(s->rules);
 }
@@ -1442,6 +1947,105 @@ static cf_status strv_json(char *const *v, size_t n, json_t **ret)
         return CF_OK;
 }
 
+/* Sets key to the list when the rule has it (n > 0). */
+static cf_status values_json(json_t *o, const char *key, const struct policy_values *v)
+{
+        json_t *tmp = NULL;
+
+        if (v->n == 0) {
+                return CF_OK;
+        }
+        TRY(strv_json(v->items, v->n, &tmp));
+        return jset(o, key, tmp);
+}
+
+/* tcb_status or advisories: plain names, or {status|id: name, until: date}. */
+static cf_status accepts_json(json_t *o, const char *key, const char *name_key,
+                              const struct policy_accept *a, size_t n)
+{
+        CF_CLEANUP(json_decrefp) json_t *l = json_array();
+        char date[32];
+
+        ENSURE(l != NULL, CF_E_NOMEM);
+        for (size_t i = 0; i < n; i++) {
+                json_t *e;
+                if (!a[i].has_until) {
+                        TRY(jappend(l, json_string(a[i].name)));
+                        continue;
+                }
+                e = json_object();
+                TRY(jappend(l, e));
+                cf_format_rfc3339(a[i].until, date, sizeof(date));
+                TRY(jset(e, name_key, json_string(a[i].name)));
+                TRY(jset(e, "until", json_string(date)));
+        }
+        return jset(o, key, TAKE_PTR(l));
+}
+
+static cf_status rule_json(const struct policy_rule *r, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+        json_t *tmp = NULL;
+
+        ENSURE(o != NULL, CF_E_NOMEM);
+        ENSURE(policy_platform_name(r->platform) != NULL, CF_E_INTERNAL);
+        TRY(jset(o, "platform", json_string(policy_platform_name(r->platform))));
+        if (r->n_measurements > 0) {
+                TRY(strv_json(r->measurements, r->n_measurements, &tmp));
+                TRY(jset(o, "measurement", tmp));
+        }
+        TRY(values_json(o, "mrenclave", &r->mrenclave));
+        if (r->has_mrsigner) {
+                TRY(jset(o, "mrsigner", json_string(r->mrsigner)));
+                TRY(jset(o, "isvprodid", json_integer(r->isvprodid)));
+                TRY(jset(o, "min_isvsvn", json_integer(r->min_isvsvn)));
+        }
+        TRY(values_json(o, "mrtd", &r->mrtd));
+        for (size_t i = 0; i < POLICY_TDX_RTMRS; i++) {
+                TRY(values_json(o, tdx_rtmr_keys[i], &r->rtmr[i]));
+        }
+        TRY(values_json(o, "mrconfigid", &r->mrconfigid));
+        TRY(values_json(o, "mrowner", &r->mrowner));
+        TRY(values_json(o, "host_data", &r->host_data));
+        TRY(values_json(o, "id_key_digest", &r->id_key_digest));
+        for (size_t c = 0; c < POLICY_SNP_TCB_N; c++) {
+                if (!r->has_min_tcb[c]) {
+                        continue;
+                }
+                if (json_object_get(o, "min_tcb") == NULL) {
+                        TRY(jset(o, "min_tcb", json_object()));
+                }
+                TRY(jset(json_object_get(o, "min_tcb"), snp_tcb_names[c],
+                         json_integer(r->min_tcb[c])));
+        }
+        for (size_t b = 0; b < POLICY_SNP_BIT_N; b++) {
+                if (r->snp_policy[b] == POLICY_BIT_ANY) {
+                        continue;
+                }
+                if (json_object_get(o, "policy") == NULL) {
+                        TRY(jset(o, "policy", json_object()));
+                }
+                TRY(jset(json_object_get(o, "policy"), snp_bit_names[b],
+                         json_boolean(r->snp_policy[b] == POLICY_BIT_REQUIRED)));
+        }
+        if (r->vmpl_mask != 0) {
+                CF_CLEANUP(json_decrefp) json_t *l = json_array();
+                ENSURE(l != NULL, CF_E_NOMEM);
+                for (int k = 0; k <= POLICY_VMPL_MAX; k++) {
+                        if (r->vmpl_mask & (1u << k)) {
+                                TRY(jappend(l, json_integer(k)));
+                        }
+                }
+                TRY(jset(o, "vmpl", TAKE_PTR(l)));
+        }
+        if (r->platform == ATTEST_SGX || r->platform == ATTEST_TDX) {
+                TRY(accepts_json(o, "tcb_status", "status", r->tcb_status, r->n_tcb_status));
+                TRY(accepts_json(o, "advisories", "id", r->advisories, r->n_advisories));
+        }
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
 static cf_status service_json(const struct policy_service *s, json_t **ret)
 {
         CF_CLEANUP(json_decrefp) json_t *o = json_object();
@@ -1475,11 +2079,8 @@ static cf_status service_json(const struct policy_service *s, json_t **ret)
         }
         TRY(jset(o, "files", TAKE_PTR(files)));
         for (size_t i = 0; i < s->n_rules; i++) {
-                json_t *r = json_object();
-                TRY(jappend(rules, r));
-                TRY(jset(r, "platform", json_string(policy_platform_name(s->rules[i].platform))));
-                TRY(strv_json(s->rules[i].measurements, s->rules[i].n_measurements, &tmp));
-                TRY(jset(r, "measurement", tmp));
+                TRY(rule_json(&s->rules[i], &tmp));
+                TRY(jappend(rules, tmp));
         }
         TRY(jset(o, "attestation", TAKE_PTR(rules)));
         if (s->tolerate_simulation) {

@@ -90,10 +90,88 @@ struct policy_file {
         char *content;
 };
 
+/* Limits of attestation rules (see docs/policy.md, "Attestation rules"). */
+#define POLICY_TCB_STATUSES_MAX 6   /* the acceptable Intel TCB statuses */
+#define POLICY_ADVISORIES_MAX   128 /* accepted advisory ids per rule */
+#define POLICY_ADVISORY_ID_MAX  64  /* characters of one advisory id */
+#define POLICY_VMPL_MAX         3   /* SNP VMPLs are 0..3 */
+#define POLICY_TDX_RTMRS        4
+
+/* A list of accepted values of one evidence claim, as lower-case hex. n == 0 means the key
+ * is absent from the rule: the claim is not constrained. */
+struct policy_values {
+        char **items;
+        size_t n;
+};
+
+/* One accepted TCB status (Intel's name) or advisory id (upper case), optionally only until
+ * a time: accepted while now <= until (time-staged TCB recovery). */
+struct policy_accept {
+        char *name;
+        bool has_until;
+        int64_t until; /* seconds since the epoch */
+};
+
+/* Components of an SNP TCB_VERSION that min_tcb may bound. */
+enum policy_snp_tcb {
+        POLICY_SNP_TCB_BOOTLOADER = 0,
+        POLICY_SNP_TCB_TEE,
+        POLICY_SNP_TCB_SNP,
+        POLICY_SNP_TCB_MICROCODE,
+        POLICY_SNP_TCB_FMC, /* Turin only */
+        POLICY_SNP_TCB_N
+};
+
+/* SNP guest policy bits a rule may require or forbid. */
+enum policy_snp_bit {
+        POLICY_SNP_BIT_DEBUG = 0,
+        POLICY_SNP_BIT_MIGRATION_AGENT,
+        POLICY_SNP_BIT_SMT,
+        POLICY_SNP_BIT_SINGLE_SOCKET,
+        POLICY_SNP_BIT_N
+};
+
+enum policy_bit_rule {
+        POLICY_BIT_ANY = 0,   /* not constrained */
+        POLICY_BIT_REQUIRED,  /* written as true */
+        POLICY_BIT_FORBIDDEN, /* written as false */
+};
+
+/* One attestation rule. Which fields are used depends on the platform; unused fields are
+ * zero. Every hex value is lower case. */
 struct policy_rule {
         enum attest_platform platform;
-        char **measurements; /* lower-case hex */
+        /* sim (64 hex digits) and snp (96 hex digits): accepted measurements, never empty. */
+        char **measurements;
         size_t n_measurements;
+
+        /* sgx: either mrenclave (n > 0), or mrsigner + isvprodid with isvsvn >= min_isvsvn. */
+        struct policy_values mrenclave; /* 64 hex digits each */
+        bool has_mrsigner;
+        char mrsigner[65];
+        uint16_t isvprodid;
+        uint16_t min_isvsvn;
+
+        /* tdx: each list optional (n == 0); at least one is present. 96 hex digits each. */
+        struct policy_values mrtd;
+        struct policy_values rtmr[POLICY_TDX_RTMRS];
+        struct policy_values mrconfigid;
+        struct policy_values mrowner;
+
+        /* snp */
+        struct policy_values host_data;     /* 64 hex digits each */
+        struct policy_values id_key_digest; /* 96 hex digits each */
+        bool has_min_tcb[POLICY_SNP_TCB_N];
+        uint8_t min_tcb[POLICY_SNP_TCB_N]; /* against the report's REPORTED_TCB */
+        enum policy_bit_rule snp_policy[POLICY_SNP_BIT_N];
+        uint8_t vmpl_mask; /* bit v set: VMPL v accepted; 0 = any VMPL */
+
+        /* sgx and tdx: accepted TCB statuses (never empty: the default is [UpToDate]) and
+         * accepted advisories (empty by default: evidence with any advisory is refused). */
+        struct policy_accept *tcb_status;
+        size_t n_tcb_status;
+        struct policy_accept *advisories;
+        size_t n_advisories;
 };
 
 struct policy_service {
@@ -180,6 +258,38 @@ CF_FN policy_errors_to_json(const struct policy_errors *errs, json_t **ret);
 /* Appends one line per error, "<location>: <message>\n", to out (CLI and HTTP details). */
 CF_FN policy_errors_format(const struct policy_errors *errs, struct cf_buf *out);
 
-/* "sim", "sgx", "tdx", "snp" (the policy module's own table, so it does not link attest);
- * NULL for an unknown value. */
+/* "sim", "sgx", "tdx", "snp"; NULL for an unknown value. */
 const char *policy_platform_name(enum attest_platform p);
+
+/* The policy document's names of SNP TCB components ("bootloader", "tee", "snp",
+ * "microcode", "fmc") and guest policy bits ("debug", "migration_agent", "smt",
+ * "single_socket"), which are also the verifier's claim names; NULL when out of range. */
+const char *policy_snp_tcb_name(enum policy_snp_tcb c);
+const char *policy_snp_bit_name(enum policy_snp_bit b);
+
+/* ---- evaluation (rules.c) -------------------------------------------------------------- */
+
+/* Evaluates the service's attestation rules against verified evidence of one platform and
+ * says whether the service may be granted its configuration.
+ *
+ * res must come from that platform's verifier (sim_evidence_verify, intel_verify,
+ * snp_verify); its claims are read, never changed. When res->valid is false the result is
+ * false and one failing check "evidence.valid" is appended; no rule is evaluated. Otherwise
+ * the rules whose platform equals `platform` are evaluated in order until one matches (a
+ * rule matches when every one of its keys does); the rest are not considered. Each decision
+ * appends one check to out, with the expected and actual values, named "rule[i].<key>"
+ * ("rule[0].mrenclave", "rule[1].min_tcb.microcode", "rule[0].policy.smt",
+ * "rule[0].tcb_status", "rule[0].advisories", "rule[0].debug"); "rules.platform" fails when
+ * no rule names this platform, and for sim "tolerate.simulation" records whether the
+ * service tolerates simulated evidence (without it, sim evidence is never granted).
+ *
+ * The result is the decision: true only when a rule matched (and, for sim, simulation is
+ * tolerated). Checks of rules tried before the matching one stay in out as failures, to
+ * explain the decision, so callers must use the result and not attest_checks_all_ok(out).
+ * Fails closed: false when a check cannot be recorded (out of memory, ATTEST_CHECKS_MAX),
+ * for a claim that is absent or of the wrong type, and for any argument that is NULL.
+ * `now` (seconds since the epoch) is compared with the `until` dates of accepted TCB
+ * statuses and advisories; the clock is never read here. */
+bool policy_service_evaluate(const struct policy_service *svc, enum attest_platform platform,
+                             const struct attest_result *res, int64_t now,
+                             struct attest_checks *out);

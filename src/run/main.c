@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attest/provider.h"
 #include "attest/sim.h"
 #include "base/codec.h"
 #include "base/io.h"
@@ -45,17 +46,32 @@ static const char g_usage[] =
         "  --cas-key KEYID     cofferd's key id (64 hex digits)       COFFER_CAS_KEY\n"
         "  --policy NAME       the policy (namespace/name)            COFFER_POLICY\n"
         "  --service NAME      the service in that policy             COFFER_SERVICE\n"
+        "  --tee TEE           auto, sim, tdx, snp or sgx (default sim) COFFER_TEE\n"
+        "  --tsm-root PATH     configfs-tsm report directory          COFFER_TSM_ROOT\n"
+        "                      (default " PROVIDER_TSM_ROOT_DEFAULT ")\n"
+        "  --attestation-root PATH  LibOS attestation interface       COFFER_ATTESTATION_ROOT\n"
+        "                      (default " PROVIDER_LIBOS_ROOT_DEFAULT ")\n"
         "  -v, --verbose       say what happens on standard error\n"
         "  -h, --help          show this help\n"
         "\n"
         "Exit status: the program's own, or 125 (setup or connection error), 126 (activation\n"
         "refused; the failed checks are printed), 127 (the program could not be executed).\n"
         "\n"
-        "TEE: sim. Evidence is signed by the software platform key in $COFFER_SIM_DIR\n"
-        "(default ~/.local/share/coffer/sim): this protects nothing against a local root.\n";
+        "TEE (--tee), the source of the evidence:\n"
+        "  sim   signed by the software platform key in $COFFER_SIM_DIR (default\n"
+        "        ~/.local/share/coffer/sim) over PROGRAM's SHA-256: this protects nothing\n"
+        "        against a local root. The default for now.\n"
+        "  tdx, snp  a TDX quote or an SEV-SNP attestation report from configfs-tsm (a Linux\n"
+        "        6.7+ confidential VM guest; needs root).\n"
+        "  sgx   an SGX DCAP quote from the library OS's /dev/attestation (e.g. Gramine).\n"
+        "  auto  picks hardware when present: configfs-tsm, else /dev/attestation, else sim.\n"
+        "With a hardware TEE the measurement is the TEE's own (of the VM or the enclave), not\n"
+        "PROGRAM's hash; the policy's attestation rules say which measurements are accepted.\n";
 
 struct run_args {
         const char *cas, *cas_key, *policy, *service, *program;
+        const char *tee, *tsm_root, *attestation_root;
+        struct provider_choice choice;
         bool verbose;
 };
 
@@ -84,12 +100,19 @@ static int open_program(const char *prog, char *resolved, size_t resolved_size)
         char *copy, *save = NULL;
         int fd = -1;
 
+        if (prog == NULL || prog[0] == 0) {
+                errno = ENOENT;
+                return -1;
+        }
         if (strchr(prog, '/') != NULL) {
                 snprintf(resolved, resolved_size, "%s", prog);
                 return open(prog, O_RDONLY | O_CLOEXEC);
         }
         path = secure_getenv("PATH");
         copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+        if (copy == NULL) {
+                return -1;
+        }
         for (char *d = strtok_r(copy, ":", &save); d && fd < 0; d = strtok_r(NULL, ":", &save)) {
                 struct stat st;
                 snprintf(resolved, resolved_size, "%s/%s", *d ? d : ".", prog);
@@ -148,22 +171,69 @@ static void print_refusal(const struct cf_http_response *r)
         json_decref(j);
 }
 
-/* Attests over c and returns the parsed bundle, or an exit status. */
-static int activate(struct cf_client *c, const struct run_args *a, const uint8_t m[32],
-                    json_t **ret)
+/* The request body with sim evidence over the program's measurement m. */
+static int body_sim(struct cf_client *c, const struct run_args *a, const uint8_t m[32],
+                    char **ret_body)
 {
         CF_CLEANUP(cf_pkey_freep) struct cf_pkey *platform = NULL;
-        struct cf_http_response resp;
-        char *body = NULL;
         cf_status s;
-        int status = 0;
 
         if (!cf_ok(sim_platform_key_load(NULL, &platform))) {
                 return fail(EXIT_SETUP, "cannot load or create the sim platform key");
         }
-        s = cf_activation_body_sim(cf_client_ssl(c), platform, m, a->policy, a->service, &body);
+        s = cf_activation_body_sim(cf_client_ssl(c), platform, m, a->policy, a->service, ret_body);
         if (!cf_ok(s)) {
                 return fail(EXIT_SETUP, "cannot create evidence: %s", cf_strerror(s));
+        }
+        return 0;
+}
+
+/* The request body with evidence from the hardware TEE's provider, over the report data that
+ * binds this connection. */
+static int body_hardware(struct cf_client *c, const struct run_args *a, char **ret_body)
+{
+        uint8_t rd[CF_ACTIVATION_REPORT_DATA_SIZE];
+        struct attest_evidence ev;
+        char err[1024] = "";
+        cf_status s;
+
+        s = cf_activation_report_data(cf_client_ssl(c), rd);
+        if (!cf_ok(s)) {
+                return fail(EXIT_SETUP, "cannot derive the channel binding: %s", cf_strerror(s));
+        }
+        s = provider_get(&a->choice, a->tsm_root, a->attestation_root, rd, &ev, err,
+                         sizeof(err));
+        if (!cf_ok(s)) {
+                return fail(EXIT_SETUP, "cannot obtain evidence from the TEE: %s", err);
+        }
+        /* The SEV-SNP certificate table (ev.aux) is not sent: cofferd verifies with the
+         * collateral imported into it, offline. */
+        cf_log_info("evidence type=%s size=%zu aux_size=%zu", attest_platform_name(ev.platform),
+                    ev.bytes.size, ev.aux.size);
+        s = cf_activation_body(cf_client_ssl(c), ev.platform, cf_buf_slice(&ev.bytes), a->policy,
+                               a->service, ret_body);
+        attest_evidence_done(&ev);
+        if (!cf_ok(s)) {
+                return fail(EXIT_SETUP, "cannot create the activation request: %s",
+                            cf_strerror(s));
+        }
+        return 0;
+}
+
+/* Attests over c and returns the parsed bundle, or an exit status. m is the program's
+ * measurement (sim only). */
+static int activate(struct cf_client *c, const struct run_args *a, const uint8_t m[32],
+                    json_t **ret)
+{
+        struct cf_http_response resp;
+        char *body = NULL;
+        cf_status s;
+        int status;
+
+        status = a->choice.kind == PROVIDER_SIM ? body_sim(c, a, m, &body)
+                                                : body_hardware(c, a, &body);
+        if (status != 0) {
+                return status;
         }
         cf_http_response_init(&resp);
         s = cf_client_request(c, "POST", "/v1/activate", "application/json", cf_slice_str(body),
@@ -268,11 +338,15 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 { "cas-key", required_argument, NULL, 'k' },
                 { "policy", required_argument, NULL, 'p' },
                 { "service", required_argument, NULL, 's' },
+                { "tee", required_argument, NULL, 't' },
+                { "tsm-root", required_argument, NULL, 'T' },
+                { "attestation-root", required_argument, NULL, 'A' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
         };
+        char err[512] = "";
         int c;
 
         while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
@@ -288,6 +362,15 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                         break;
                 case 's':
                         a->service = optarg;
+                        break;
+                case 't':
+                        a->tee = optarg;
+                        break;
+                case 'T':
+                        a->tsm_root = optarg;
+                        break;
+                case 'A':
+                        a->attestation_root = optarg;
                         break;
                 case 'v':
                         a->verbose = true;
@@ -306,6 +389,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         a->cas_key = from_env(a->cas_key, "COFFER_CAS_KEY");
         a->policy = from_env(a->policy, "COFFER_POLICY");
         a->service = from_env(a->service, "COFFER_SERVICE");
+        a->tee = from_env(a->tee, "COFFER_TEE");
+        a->tsm_root = from_env(a->tsm_root, "COFFER_TSM_ROOT");
+        a->attestation_root = from_env(a->attestation_root, "COFFER_ATTESTATION_ROOT");
+        if (a->tee == NULL || a->tee[0] == 0) {
+                a->tee = "sim"; /* TODO(lead, #3): "auto" once cofferd verifies hardware */
+        }
         if (optind + 1 != argc) {
                 return fail(EXIT_SETUP, "give exactly one PROGRAM to run (try 'coffer-run --help')");
         }
@@ -316,6 +405,10 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         }
         if (strlen(a->cas_key) != 64 || strspn(a->cas_key, "0123456789abcdef") != 64) {
                 return fail(EXIT_SETUP, "--cas-key must be 64 lower-case hex digits");
+        }
+        if (!cf_ok(provider_choose(a->tee, a->tsm_root, a->attestation_root, &a->choice, err,
+                                   sizeof(err)))) {
+                return fail(EXIT_SETUP, "--tee: %s", err);
         }
         return 0;
 }
@@ -341,17 +434,31 @@ int main(int argc, char **argv)
         if (!cf_ok(cf_crypto_init()) || !cf_ok(cf_harden_process())) {
                 return fail(EXIT_SETUP, "cannot initialise");
         }
-        cf_log_warning("TEE: sim mode: evidence is signed by a software key; this protects "
-                       "nothing against a local root");
+        if (a.choice.kind == PROVIDER_SIM) {
+                cf_log_warning("TEE: sim mode: evidence is signed by a software key; this "
+                               "protects nothing against a local root");
+        } else {
+                cf_log_info("TEE: %s from %s", a.tee,
+                            a.choice.kind == PROVIDER_TSM
+                                    ? (a.tsm_root ? a.tsm_root : PROVIDER_TSM_ROOT_DEFAULT)
+                                    : (a.attestation_root ? a.attestation_root
+                                                          : PROVIDER_LIBOS_ROOT_DEFAULT));
+        }
         fd = open_program(a.program, resolved, sizeof(resolved));
         if (fd < 0) {
                 return fail(EXIT_EXEC, "cannot open program '%s': %s", a.program, strerror(errno));
         }
-        if (!cf_ok(measure_fd(fd, m))) {
-                return fail(EXIT_EXEC, "cannot read program '%s'", resolved);
+        memset(m, 0, sizeof(m));
+        if (a.choice.kind == PROVIDER_SIM) {
+                /* Hardware TEEs measure the VM or enclave themselves. */
+                if (!cf_ok(measure_fd(fd, m))) {
+                        return fail(EXIT_EXEC, "cannot read program '%s'", resolved);
+                }
+                cf_hex_encode(m, sizeof(m), mhex, sizeof(mhex));
+                cf_log_info("program=%s measurement=%s", resolved, mhex);
+        } else {
+                cf_log_info("program=%s", resolved);
         }
-        cf_hex_encode(m, sizeof(m), mhex, sizeof(mhex));
-        cf_log_info("program=%s measurement=%s", resolved, mhex);
         s = cf_client_connect(a.cas, a.cas_key, cf_slice_make(NULL, 0), NULL, 0, &c);
         if (!cf_ok(s)) {
                 return fail(EXIT_SETUP, "cannot connect to cofferd at %s: %s%s", a.cas,

@@ -4,13 +4,18 @@
  *
  * MODE is "normal" (evidence bound to its own connection), "relay" (evidence bound to
  * connection A, sent on connection B) or "replay" (sent on A, then the same bytes again on a
- * new connection C). Prints one JSON object: {"statuses": [..], "bodies": [..]}. */
+ * new connection C). Prints one JSON object: {"statuses": [..], "bodies": [..]}.
+ *
+ *   activation-probe raw HOST:PORT KEYID POLICY SERVICE TYPE FILE
+ *
+ * sends the bytes of FILE as evidence of TYPE (e.g. a recorded SGX quote). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attest/sim.h"
 #include "base/codec.h"
+#include "base/io.h"
 #include "client/activate.h"
 #include "client/client.h"
 
@@ -40,6 +45,37 @@ static void send_on(struct cf_client *c, const char *body, json_t *statuses, jso
         cf_http_response_done(&r);
 }
 
+static int send_raw(char **argv)
+{
+        struct cf_buf file, b64;
+        struct cf_client *a;
+        json_t *statuses = json_array(), *bodies = json_array(), *req, *out;
+        char *body;
+
+        cf_buf_init(&file, 1 << 20, false);
+        cf_buf_init(&b64, 2 << 20, false);
+        if (!cf_ok(cf_crypto_init()) || !cf_ok(cf_read_file(argv[7], 1 << 20, &file)) ||
+            !cf_ok(cf_base64_encode_buf(file.ptr, file.size, &b64))) {
+                fprintf(stderr, "activation-probe: cannot read %s\n", argv[7]);
+                return 2;
+        }
+        req = json_pack("{s:s, s:s, s:{s:s, s:s}}", "policy", argv[4], "service", argv[5],
+                        "evidence", "type", argv[6], "data", (const char *)b64.ptr);
+        body = json_dumps(req, JSON_COMPACT);
+        a = connect_or_die(argv[2], argv[3]);
+        send_on(a, body, statuses, bodies);
+        cf_client_free(a);
+        out = json_pack("{s:o, s:o}", "statuses", statuses, "bodies", bodies);
+        json_dumpf(out, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(out);
+        json_decref(req);
+        free(body);
+        cf_buf_done(&file);
+        cf_buf_done(&b64);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct cf_pkey *platform = NULL;
@@ -48,6 +84,9 @@ int main(int argc, char **argv)
         char *body = NULL;
         json_t *statuses = json_array(), *bodies = json_array();
 
+        if (argc == 8 && strcmp(argv[1], "raw") == 0) {
+                return send_raw(argv);
+        }
         if (argc != 7 || !cf_ok(cf_crypto_init()) ||
             !cf_ok(cf_hex_decode(cf_slice_str(argv[6]), m, sizeof(m))) ||
             !cf_ok(sim_platform_key_load(NULL, &platform))) {

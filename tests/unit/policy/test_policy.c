@@ -11,16 +11,18 @@
 
 #include <cmocka.h>
 
+#include "base/codec.h"
 #include "base/cursor.h"
 #include "base/mem.h"
 #include "policy/policy.h"
 #include "policy/policy_internal.h"
 
-#define M64A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define M64B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
-#define K64C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
-#define K64D "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD"
-#define D64E "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+#define M64A       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define M64B       "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+#define K64C       "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define K64D       "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD"
+#define M64B_LOWER "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define D64E       "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 
 /* A document using every field. */
 static const char VALID_YAML[] =
@@ -657,18 +659,15 @@ static void test_secrets(void **state)
 static void test_platforms_and_tolerate(void **state)
 {
         (void)state;
+        /* Hardware platforms are supported; their keys are checked (test_hw_rule_errors). */
         expect_error(MIN_HEAD "services:\n  - name: api\n    command: [x]\n"
                               "    attestation: [{platform: snp, measurement: [\"" M64A "\"]}]\n",
-                     CF_E_SCHEMA, "line 5, column 30 ($.services[0].attestation[0].platform)",
-                     "platform 'snp' rules are not supported yet");
+                     CF_E_SCHEMA, "line 5, column 49 ($.services[0].attestation[0].measurement[0])",
+                     "expected 96 hexadecimal digits");
         expect_error(MIN_HEAD "services:\n  - name: api\n    command: [x]\n"
-                              "    attestation: [{platform: sgx}]\n",
+                              "    attestation: [{platform: 7}]\n",
                      CF_E_SCHEMA, "line 5, column 30 ($.services[0].attestation[0].platform)",
-                     "platform 'sgx' rules are not supported yet");
-        expect_error(MIN_HEAD "services:\n  - name: api\n    command: [x]\n"
-                              "    attestation: [{platform: tdx}]\n",
-                     CF_E_SCHEMA, "line 5, column 30 ($.services[0].attestation[0].platform)",
-                     "platform 'tdx' rules are not supported yet");
+                     "expected a string, got an integer");
         expect_error(MIN_HEAD "services:\n  - name: api\n    command: [x]\n"
                               "    attestation: [{platform: tpm}]\n",
                      CF_E_SCHEMA, "line 5, column 30 ($.services[0].attestation[0].platform)",
@@ -690,6 +689,329 @@ static void test_platforms_and_tolerate(void **state)
                               "    attestation: [{platform: sim, measurement: [\"" M64A "\"]}]\n",
                      CF_E_SCHEMA, "line 4, column 14 ($.services[0].command)",
                      "expected 1 to 256 strings, got 0");
+}
+
+/* ---- per-platform attestation rules ------------------------------------------------------ */
+
+#define H64A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define H96B                                                                                       \
+        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB" \
+        "BBBB"                                                                                     \
+        "BBBB"
+#define H96C                                                                                       \
+        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" \
+        "cccccccc"
+
+/* A service "api" whose attestation list is RULES (YAML flow or block text after
+ * "    attestation:\n"); the rule starts on line 6. */
+#define RULE_DOC(rules)                                                                            \
+        MIN_HEAD "services:\n  - name: api\n    command: [x]\n    attestation:\n" rules
+
+static const char HW_YAML[] =
+    MIN_HEAD "services:\n"
+             "  - name: api\n"
+             "    command: [x]\n"
+             "    tolerate: [debug]\n"
+             "    attestation:\n"
+             "      - platform: sgx\n"
+             "        mrenclave: [\"" M64B "\", \"" H64A "\"]\n"
+             "        tcb_status: [UpToDate, {status: SWHardeningNeeded, until: "
+             "\"2026-12-31T00:00:00Z\"}]\n"
+             "        advisories: [{id: intel-sa-00615, until: 2026-06-30T00:00:00Z}, "
+             "INTEL-SA-00289]\n"
+             "      - platform: sgx\n"
+             "        mrsigner: \"" M64B "\"\n"
+             "        isvprodid: 3\n"
+             "        min_isvsvn: 2\n"
+             "      - platform: tdx\n"
+             "        mrtd: [\"" H96B "\"]\n"
+             "        rtmr2: [\"" H96C "\"]\n"
+             "        mrowner: [\"" H96C "\"]\n"
+             "        tcb_status: [OutOfDate]\n"
+             "      - platform: snp\n"
+             "        measurement: [\"" H96B "\"]\n"
+             "        host_data: [\"" H64A "\"]\n"
+             "        id_key_digest: [\"" H96C "\"]\n"
+             "        min_tcb: {bootloader: 3, tee: 0, snp: 8, microcode: 115, fmc: 255}\n"
+             "        policy: {debug: true, migration_agent: false, smt: true}\n"
+             "        vmpl: [0, 2]\n"
+             "      - platform: sim\n"
+             "        measurement: [\"" M64A "\"]\n";
+
+static void test_hw_rules_model(void **state)
+{
+        CF_CLEANUP(policy_freep) struct policy *p = parse_ok(HW_YAML);
+        const struct policy_service *s = &p->services[0];
+        const struct policy_rule *r;
+        int64_t t;
+
+        (void)state;
+        assert_int_equal(s->n_rules, 5);
+        r = &s->rules[0];
+        assert_int_equal(r->platform, ATTEST_SGX);
+        assert_int_equal(r->mrenclave.n, 2);
+        assert_string_equal(r->mrenclave.items[0], M64B_LOWER);
+        assert_false(r->has_mrsigner);
+        assert_int_equal(r->n_tcb_status, 2);
+        assert_string_equal(r->tcb_status[0].name, "UpToDate");
+        assert_false(r->tcb_status[0].has_until);
+        assert_string_equal(r->tcb_status[1].name, "SWHardeningNeeded");
+        assert_true(r->tcb_status[1].has_until);
+        assert_int_equal(cf_parse_rfc3339("2026-12-31T00:00:00Z", &t).code, 0);
+        assert_int_equal(r->tcb_status[1].until, t);
+        assert_int_equal(r->n_advisories, 2);
+        assert_string_equal(r->advisories[0].name, "INTEL-SA-00615"); /* upper-cased */
+        assert_true(r->advisories[0].has_until);
+        assert_string_equal(r->advisories[1].name, "INTEL-SA-00289");
+        assert_false(r->advisories[1].has_until);
+
+        r = &s->rules[1];
+        assert_int_equal(r->mrenclave.n, 0);
+        assert_true(r->has_mrsigner);
+        assert_string_equal(r->mrsigner, M64B_LOWER);
+        assert_int_equal(r->isvprodid, 3);
+        assert_int_equal(r->min_isvsvn, 2);
+        /* The default: UpToDate only, no advisories. */
+        assert_int_equal(r->n_tcb_status, 1);
+        assert_string_equal(r->tcb_status[0].name, "UpToDate");
+        assert_int_equal(r->n_advisories, 0);
+
+        r = &s->rules[2];
+        assert_int_equal(r->platform, ATTEST_TDX);
+        assert_int_equal(r->mrtd.n, 1);
+        assert_int_equal(r->mrtd.items[0][0], 'b');
+        assert_int_equal(r->rtmr[0].n, 0);
+        assert_int_equal(r->rtmr[2].n, 1);
+        assert_int_equal(r->mrconfigid.n, 0);
+        assert_int_equal(r->mrowner.n, 1);
+        assert_string_equal(r->tcb_status[0].name, "OutOfDate");
+
+        r = &s->rules[3];
+        assert_int_equal(r->platform, ATTEST_SNP);
+        assert_int_equal(r->n_measurements, 1);
+        assert_int_equal(r->measurements[0][0], 'b');
+        assert_int_equal(r->host_data.n, 1);
+        assert_int_equal(r->id_key_digest.n, 1);
+        assert_true(r->has_min_tcb[POLICY_SNP_TCB_BOOTLOADER]);
+        assert_int_equal(r->min_tcb[POLICY_SNP_TCB_BOOTLOADER], 3);
+        assert_true(r->has_min_tcb[POLICY_SNP_TCB_TEE]);
+        assert_int_equal(r->min_tcb[POLICY_SNP_TCB_MICROCODE], 115);
+        assert_int_equal(r->min_tcb[POLICY_SNP_TCB_FMC], 255);
+        assert_int_equal(r->snp_policy[POLICY_SNP_BIT_DEBUG], POLICY_BIT_REQUIRED);
+        assert_int_equal(r->snp_policy[POLICY_SNP_BIT_MIGRATION_AGENT], POLICY_BIT_FORBIDDEN);
+        assert_int_equal(r->snp_policy[POLICY_SNP_BIT_SMT], POLICY_BIT_REQUIRED);
+        assert_int_equal(r->snp_policy[POLICY_SNP_BIT_SINGLE_SOCKET], POLICY_BIT_ANY);
+        assert_int_equal(r->vmpl_mask, 0x5);
+        assert_int_equal(r->n_tcb_status, 0);
+
+        assert_int_equal(s->rules[4].platform, ATTEST_SIM);
+        assert_string_equal(policy_snp_tcb_name(POLICY_SNP_TCB_MICROCODE), "microcode");
+        assert_string_equal(policy_snp_bit_name(POLICY_SNP_BIT_SINGLE_SOCKET), "single_socket");
+        assert_null(policy_snp_tcb_name(POLICY_SNP_TCB_N));
+        assert_null(policy_snp_bit_name(POLICY_SNP_BIT_N));
+}
+
+/* The JSON view of hardware rules parses back into the same view. */
+static void test_hw_rules_round_trip(void **state)
+{
+        CF_CLEANUP(policy_freep) struct policy *p = parse_ok(HW_YAML);
+        CF_CLEANUP(policy_freep) struct policy *q = NULL;
+        json_t *j = NULL, *j2 = NULL;
+        char *text;
+
+        (void)state;
+        assert_int_equal(policy_to_json(p, &j).code, 0);
+        text = json_dumps(j, JSON_COMPACT);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "{\"status\":\"SWHardeningNeeded\",\"until\":"
+                                     "\"2026-12-31T00:00:00Z\"}"));
+        assert_non_null(strstr(text, "\"min_tcb\":{\"bootloader\":3,\"tee\":0,\"snp\":8,"
+                                     "\"microcode\":115,\"fmc\":255}"));
+        assert_non_null(strstr(text, "\"vmpl\":[0,2]"));
+        assert_non_null(strstr(text, "\"mrsigner\":\"" M64B_LOWER "\",\"isvprodid\":3,"
+                                     "\"min_isvsvn\":2"));
+        q = parse_ok(text);
+        assert_int_equal(policy_to_json(q, &j2).code, 0);
+        assert_true(json_equal(j, j2));
+        free(text);
+        json_decref(j);
+        json_decref(j2);
+}
+
+static void test_hw_rule_errors(void **state)
+{
+        (void)state;
+        /* sgx: identity choices */
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A "\"], mrsigner: \"" M64A
+                              "\", isvprodid: 1}\n"),
+                     CF_E_SCHEMA, "line 6, column 9 ($.services[0].attestation[0])",
+                     "either mrenclave, or mrsigner");
+        expect_error(RULE_DOC("      - {platform: sgx}\n"), CF_E_SCHEMA,
+                     "line 6, column 9 ($.services[0].attestation[0])",
+                     "an sgx rule needs mrenclave, or mrsigner and isvprodid");
+        expect_error(RULE_DOC("      - {platform: sgx, mrsigner: \"" M64A "\"}\n"), CF_E_SCHEMA,
+                     "line 6, column 9 ($.services[0].attestation[0])",
+                     "missing required key 'isvprodid'");
+        expect_error(RULE_DOC("      - {platform: sgx, isvprodid: 1}\n"), CF_E_SCHEMA,
+                     "line 6, column 9 ($.services[0].attestation[0])",
+                     "missing required key 'mrsigner'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrsigner: \"abc\", isvprodid: 1}\n"),
+                     CF_E_SCHEMA, "line 6, column 35 ($.services[0].attestation[0].mrsigner)",
+                     "expected an MRSIGNER of 64 hexadecimal digits, got 'abc'");
+        expect_error(
+            RULE_DOC("      - {platform: sgx, mrsigner: \"" M64A "\", isvprodid: 65536}\n"),
+            CF_E_SCHEMA, "line 6, column 114 ($.services[0].attestation[0].isvprodid)",
+            "expected an integer from 0 to 65535, got 65536");
+        expect_error(RULE_DOC("      - {platform: sgx, mrsigner: \"" M64A
+                              "\", isvprodid: 1, min_isvsvn: \"2\"}\n"),
+                     CF_E_SCHEMA, "line 6, column 129 ($.services[0].attestation[0].min_isvsvn)",
+                     "expected an integer from 0 to 65535, got a string");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" H96C "\"]}\n"), CF_E_SCHEMA,
+                     "line 6, column 37 ($.services[0].attestation[0].mrenclave[0])",
+                     "expected 64 hexadecimal digits");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A "\"], measurement: "
+                              "[\"" M64A "\"]}\n"),
+                     CF_E_SCHEMA, "line 6, column 106 ($.services[0].attestation[0].measurement)",
+                     "unknown key 'measurement'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: []}\n"), CF_E_SCHEMA,
+                     "line 6, column 36 ($.services[0].attestation[0].mrenclave)",
+                     "expected 1 to 64 values, got 0");
+        /* TCB statuses */
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [UpToDate, Revoked]}\n"),
+                     CF_E_SCHEMA, "line 6, column 129 ($.services[0].attestation[0].tcb_status[1])",
+                     "TCB status 'Revoked' can never be accepted");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [NoMatchingLevel]}\n"),
+                     CF_E_SCHEMA, "line 6, column 119 ($.services[0].attestation[0].tcb_status[0])",
+                     "TCB status 'NoMatchingLevel' can never be accepted");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [uptodate]}\n"),
+                     CF_E_SCHEMA, "line 6, column 119 ($.services[0].attestation[0].tcb_status[0])",
+                     "unknown TCB status 'uptodate'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [UpToDate, UpToDate]}\n"),
+                     CF_E_SCHEMA, "line 6, column 129 ($.services[0].attestation[0].tcb_status[1])",
+                     "duplicate entry 'UpToDate'");
+        expect_error(
+            RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A "\"], tcb_status: []}\n"),
+            CF_E_SCHEMA, "line 6, column 118 ($.services[0].attestation[0].tcb_status)",
+            "expected 1 to 6 TCB statuses, got 0");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [{status: OutOfDate, until: tomorrow}]}\n"),
+                     CF_E_SCHEMA,
+                     "line 6, column 146 ($.services[0].attestation[0].tcb_status[0].until)",
+                     "invalid date 'tomorrow'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [{status: OutOfDate}]}\n"),
+                     CF_E_SCHEMA, "line 6, column 119 ($.services[0].attestation[0].tcb_status[0])",
+                     "missing required key 'until'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], tcb_status: [{status: OutOfDate, until: "
+                              "\"2026-01-01T00:00:00Z\", by: x}]}\n"),
+                     CF_E_SCHEMA,
+                     "line 6, column 170 ($.services[0].attestation[0].tcb_status[0].by)",
+                     "unknown key 'by'");
+        expect_error(
+            RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A "\"], tcb_status: [3]}\n"),
+            CF_E_SCHEMA, "line 6, column 119 ($.services[0].attestation[0].tcb_status[0])",
+            "expected a TCB status, or a mapping {status: ..., until: DATE}, got an "
+            "integer");
+        /* advisories */
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], advisories: [\"INTEL SA\"]}\n"),
+                     CF_E_SCHEMA, "line 6, column 119 ($.services[0].attestation[0].advisories[0])",
+                     "invalid advisory id 'INTEL SA'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], advisories: [INTEL-SA-1, intel-sa-1]}\n"),
+                     CF_E_SCHEMA, "line 6, column 131 ($.services[0].attestation[0].advisories[1])",
+                     "duplicate entry 'INTEL-SA-1'");
+        expect_error(RULE_DOC("      - {platform: sgx, mrenclave: [\"" M64A
+                              "\"], advisories: [{status: INTEL-SA-1, until: "
+                              "\"2026-01-01T00:00:00Z\"}]}\n"),
+                     CF_E_SCHEMA,
+                     "line 6, column 120 ($.services[0].attestation[0].advisories[0].status)",
+                     "unknown key 'status'");
+        /* tdx */
+        expect_error(RULE_DOC("      - {platform: tdx}\n"), CF_E_SCHEMA,
+                     "line 6, column 9 ($.services[0].attestation[0])",
+                     "a tdx rule needs at least one of mrtd");
+        expect_error(RULE_DOC("      - {platform: tdx, rtmr3: [\"" M64A "\"]}\n"), CF_E_SCHEMA,
+                     "line 6, column 33 ($.services[0].attestation[0].rtmr3[0])",
+                     "expected 96 hexadecimal digits");
+        expect_error(RULE_DOC("      - {platform: tdx, rtmr4: [\"" H96C "\"]}\n"), CF_E_SCHEMA,
+                     "line 6, column 25 ($.services[0].attestation[0].rtmr4)",
+                     "unknown key 'rtmr4'");
+        expect_error(RULE_DOC("      - {platform: tdx, mrtd: [\"" H96C "\", \"" H96C "\"]}\n"),
+                     CF_E_SCHEMA, "line 6, column 132 ($.services[0].attestation[0].mrtd[1])",
+                     "duplicate entry");
+        /* snp */
+        expect_error(RULE_DOC("      - {platform: snp}\n"), CF_E_SCHEMA,
+                     "line 6, column 9 ($.services[0].attestation[0])",
+                     "missing required key 'measurement'");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" M64A "\"]}\n"),
+                     CF_E_SCHEMA, "line 6, column 39 ($.services[0].attestation[0].measurement[0])",
+                     "expected 96 hexadecimal digits");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C
+                              "\"], tcb_status: [UpToDate]}\n"),
+                     CF_E_SCHEMA, "line 6, column 140 ($.services[0].attestation[0].tcb_status)",
+                     "tcb_status is not used for snp rules");
+        expect_error(
+            RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], advisories: []}\n"),
+            CF_E_SCHEMA, "line 6, column 140 ($.services[0].attestation[0].advisories)",
+            "advisories are not used for snp rules");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C
+                              "\"], min_tcb: {microcode: 256}}\n"),
+                     CF_E_SCHEMA,
+                     "line 6, column 161 ($.services[0].attestation[0].min_tcb.microcode)",
+                     "expected an integer from 0 to 255, got 256");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C
+                              "\"], min_tcb: {microcode: -1}}\n"),
+                     CF_E_SCHEMA,
+                     "line 6, column 161 ($.services[0].attestation[0].min_tcb.microcode)",
+                     "got -1");
+        expect_error(
+            RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], min_tcb: {ucode: 1}}\n"),
+            CF_E_SCHEMA, "line 6, column 150 ($.services[0].attestation[0].min_tcb.ucode)",
+            "unknown key 'ucode'");
+        expect_error(
+            RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], min_tcb: {}}\n"),
+            CF_E_SCHEMA, "line 6, column 149 ($.services[0].attestation[0].min_tcb)",
+            "min_tcb needs at least one of");
+        expect_error(
+            RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], policy: {smt: 1}}\n"),
+            CF_E_SCHEMA, "line 6, column 154 ($.services[0].attestation[0].policy.smt)",
+            "expected true (bit required) or false (bit forbidden), got an integer");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C
+                              "\"], policy: {sev_es: true}}\n"),
+                     CF_E_SCHEMA, "line 6, column 149 ($.services[0].attestation[0].policy.sev_es)",
+                     "unknown key 'sev_es'");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C
+                              "\"], policy: {debug: true}}\n"),
+                     CF_E_SCHEMA, "line 6, column 156 ($.services[0].attestation[0].policy.debug)",
+                     "requiring the debug bit needs tolerate: [debug]");
+        expect_error(
+            RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], vmpl: [0, 4]}\n"),
+            CF_E_SCHEMA, "line 6, column 150 ($.services[0].attestation[0].vmpl[1])",
+            "expected a VMPL from 0 to 3, got 4");
+        expect_error(
+            RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], vmpl: [1, 1]}\n"),
+            CF_E_SCHEMA, "line 6, column 150 ($.services[0].attestation[0].vmpl[1])",
+            "duplicate entry 1");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C "\"], vmpl: []}\n"),
+                     CF_E_SCHEMA, "line 6, column 146 ($.services[0].attestation[0].vmpl)",
+                     "expected 1 to 4 VMPLs, got 0");
+        expect_error(RULE_DOC("      - {platform: snp, measurement: [\"" H96C
+                              "\"], host_data: [\"" H96C "\"]}\n"),
+                     CF_E_SCHEMA, "line 6, column 152 ($.services[0].attestation[0].host_data[0])",
+                     "expected 64 hexadecimal digits");
+        /* JSON documents report paths. */
+        expect_error("{\"name\": \"shop/api\", \"services\": [{\"name\": \"api\", \"command\": "
+                     "[\"x\"], \"attestation\": [{\"platform\": \"tdx\", \"mrtd\": [\"" H96C
+                     "\"], \"tcb_status\": [{\"status\": \"Revoked\", \"until\": "
+                     "\"2026-01-01T00:00:00Z\"}]}]}]}",
+                     CF_E_SCHEMA, "$.services[0].attestation[0].tcb_status[0].status",
+                     "can never be accepted");
 }
 
 static void test_yaml_features_refused(void **state)
@@ -830,8 +1152,8 @@ static void test_many_errors_all_reported(void **state)
             {"line 5, column 15 ($.services[0].command[0])", "undeclared secret 'nope'"},
             {"line 6, column 20 ($.services[0].files[0].path)", "invalid path 'rel'"},
             {"line 6, column 31 ($.services[0].files[0].mode)", "invalid mode '9'"},
-            {"line 7, column 30 ($.services[0].attestation[0].platform)",
-             "platform 'snp' rules are not supported yet"},
+            {"line 7, column 19 ($.services[0].attestation[0])",
+             "missing required key 'measurement'"},
             {"line 8, column 38 ($.secrets[0].size)", "got 0"},
         };
         struct policy *p = NULL;
@@ -1168,6 +1490,9 @@ int main(void)
             cmocka_unit_test(test_placeholders_in_documents),
             cmocka_unit_test(test_secrets),
             cmocka_unit_test(test_platforms_and_tolerate),
+            cmocka_unit_test(test_hw_rules_model),
+            cmocka_unit_test(test_hw_rules_round_trip),
+            cmocka_unit_test(test_hw_rule_errors),
             cmocka_unit_test(test_yaml_features_refused),
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_many_errors_all_reported),
