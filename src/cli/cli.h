@@ -24,6 +24,8 @@ struct cli {
         const char *platform;           /* evidence verify --platform */
         const char *collateral;         /* evidence verify --collateral */
         const char *at;                 /* evidence verify --at */
+        const char *policy_file;        /* evidence verify --policy */
+        const char *service;            /* evidence verify --service */
         int argc;             /* the command's own arguments */
         char **argv;
 };

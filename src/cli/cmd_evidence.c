@@ -17,6 +17,7 @@
 #include "base/codec.h"
 #include "base/io.h"
 #include "cli/cli.h"
+#include "policy/policy.h"
 
 #define EVIDENCE_FILE_MAX (1u << 20)
 
@@ -118,6 +119,40 @@ static void print_human(const struct attest_result *res, const char *platform, c
         }
 }
 
+/* Evaluates the service of a local policy file against the verified evidence; its checks are
+ * appended to res. Returns 1 (accepts), 0 (refuses) or -1 (usage error, printed). */
+static int evaluate_policy(const struct cli *cli, enum attest_platform platform, int64_t now,
+                           struct attest_result *res)
+{
+        struct cf_buf doc;
+        struct policy_errors errs;
+        CF_CLEANUP(policy_freep) struct policy *p = NULL;
+        const struct policy_service *svc;
+        int r;
+
+        if (cli->service == NULL) {
+                cli_usage("--policy needs --service NAME");
+                return -1;
+        }
+        cf_buf_init(&doc, POLICY_DOC_MAX, true);
+        memset(&errs, 0, sizeof(errs));
+        if (!cf_ok(cf_read_file(cli->policy_file, POLICY_DOC_MAX, &doc)) ||
+            !cf_ok(policy_parse(cf_buf_slice(&doc), &p, &errs))) {
+                cf_buf_done(&doc);
+                cli_error("cannot use policy '%s'%s", cli->policy_file,
+                          errs.n ? " (invalid: run 'coffer policy create' to see why)" : "");
+                return -1;
+        }
+        cf_buf_done(&doc);
+        svc = policy_find_service(p, cli->service);
+        if (svc == NULL) {
+                cli_error("policy '%s' has no service '%s'", cli->policy_file, cli->service);
+                return -1;
+        }
+        r = res->valid && policy_service_evaluate(svc, platform, res, now, &res->checks) ? 1 : 0;
+        return r;
+}
+
 int cmd_evidence(struct cli *cli)
 {
         struct attest_collateral coll;
@@ -126,12 +161,13 @@ int cmd_evidence(struct cli *cli)
         enum attest_platform platform;
         int64_t now = (int64_t)time(NULL);
         char at[32];
-        int status;
+        int status, accepted = -2; /* -2: no policy given */
         cf_status s;
 
         if (cli->argc != 3 || strcmp(cli->argv[1], "verify") != 0 || cli->platform == NULL) {
                 return cli_usage("usage: coffer evidence verify FILE --platform sgx|tdx|snp|sim "
-                                 "[--collateral DIR] [--at RFC3339] [--json]");
+                                 "[--collateral DIR] [--at RFC3339] [--policy FILE --service "
+                                 "NAME] [--json]");
         }
         if (!cf_ok(attest_platform_parse(cli->platform, &platform))) {
                 return cli_usage("--platform must be sgx, tdx, snp or sim");
@@ -170,24 +206,40 @@ int cmd_evidence(struct cli *cli)
                 s = cf_fail(CF_E_UNSUPPORTED);
                 break;
         }
+        if (cli->policy_file != NULL) {
+                accepted = evaluate_policy(cli, platform, now, &res);
+                if (accepted < 0) {
+                        attest_result_done(&res);
+                        attest_collateral_done(&coll);
+                        cf_buf_done(&ev);
+                        return CLI_EXIT_USAGE;
+                }
+        }
         if (cli->json) {
                 json_t *checks = NULL;
                 cf_ignore(attest_checks_to_json(&res.checks, false, &checks));
                 /* tcb_status is null where no TCB evaluation applies (SNP, sim, no TCB Info). */
-                cli_print_json(json_pack("{s:b, s:s, s:s, s:o, s:O, s:O, s:o}", "valid",
-                                         res.valid, "platform", cli->platform, "at",
-                                         at, "tcb_status",
-                                         res.tcb_status[0] ? json_string(res.tcb_status)
-                                                           : json_null(),
-                                         "advisories", res.advisories, "claims", res.claims,
-                                         "checks", checks));
+                json_t *out = json_pack("{s:b, s:s, s:s, s:o, s:O, s:O, s:o}", "valid", res.valid,
+                                        "platform", cli->platform, "at", at, "tcb_status",
+                                        res.tcb_status[0] ? json_string(res.tcb_status)
+                                                          : json_null(),
+                                        "advisories", res.advisories, "claims", res.claims,
+                                        "checks", checks);
+                if (cli->policy_file != NULL) {
+                        json_object_set_new(out, "policy_accepts", json_boolean(accepted == 1));
+                }
+                cli_print_json(out);
         } else {
                 print_human(&res, cli->platform, at);
                 printf("result:       %s\n", cf_ok(s) && res.valid ? "VALID"
                                               : res.valid         ? "REFUSED (TCB not supported)"
                                                                   : "INVALID");
+                if (cli->policy_file != NULL) {
+                        printf("policy:       %s service %s: %s\n", cli->policy_file,
+                               cli->service, accepted == 1 ? "ACCEPTS" : "REFUSES");
+                }
         }
-        status = cf_ok(s) && res.valid ? 0 : CLI_EXIT_FAIL;
+        status = cf_ok(s) && res.valid && accepted != 0 ? 0 : CLI_EXIT_FAIL;
         attest_result_done(&res);
         attest_collateral_done(&coll);
         cf_buf_done(&ev);

@@ -30,8 +30,10 @@ static const char g_usage[] =
         "  cas attest --expect-key KEYID [--expect-measurement HEX]\n"
         "                              verify cofferd's attestation (fresh nonce, TLS binding)\n"
         "  evidence verify FILE --platform sgx|tdx|snp|sim [--collateral DIR] [--at TIME]\n"
+        "                  [--policy FILE --service NAME]\n"
         "                              verify evidence offline and explain every check;\n"
-        "                              collateral files are recognised by content\n"
+        "                              collateral files are recognised by content; with a\n"
+        "                              policy, also evaluate that service's rules\n"
         "  collateral import FILE...   give cofferd attestation collateral (Intel PCS, AMD KDS)\n"
         "  collateral ls | rm DIGEST   list or delete stored collateral\n"
         "\n"
@@ -174,6 +176,8 @@ int main(int argc, char **argv)
                 { "platform", required_argument, NULL, 'P' },
                 { "collateral", required_argument, NULL, 'C' },
                 { "at", required_argument, NULL, 'A' },
+                { "policy", required_argument, NULL, 'O' },
+                { "service", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -214,6 +218,12 @@ int main(int argc, char **argv)
                         break;
                 case 'A':
                         cli.at = optarg;
+                        break;
+                case 'O':
+                        cli.policy_file = optarg;
+                        break;
+                case 'S':
+                        cli.service = optarg;
                         break;
                 case 'h':
                         fputs(g_usage, stdout);

@@ -78,3 +78,45 @@ def test_garbage_evidence_is_invalid_not_a_crash(tmp_path):
                             platform], capture_output=True, text=True, timeout=30)
         assert p.returncode == 1, (platform, p.stderr)
         assert json.loads(p.stdout)["valid"] is False
+
+
+SGX_ROW_COLLATERAL = [
+    "sgx/dcapqvl_sgx_coll.tcb_info.signed_body.json", "sgx/dcapqvl_sgx_coll.tcb_info.sig_rs.hex",
+    "sgx/dcapqvl_sgx_coll.qe_identity.signed_body.json", "sgx/dcapqvl_sgx_coll.qe_identity.sig_rs.hex",
+    "sgx/dcapqvl_sgx_coll.tcb_info_issuer_chain.pem", "sgx/dcapqvl_sgx_coll.pck_crl.der",
+    "sgx/dcapqvl_sgx_coll.pck_crl_issuer_chain.pem", "sgx/dcapqvl_sgx_coll.root_ca_crl.der",
+    "sgx/dcaprs_Intel_SGX_Provisioning_Certification_RootCA.cer"]
+
+SGX_POLICY = """name: hw/sgx
+predecessor: null
+services:
+  - name: enclave
+    command: ["/app"]
+    attestation:
+      - platform: sgx
+        mrenclave: ["33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb"]
+        tcb_status: [UpToDate, {status: ConfigurationAndSWHardeningNeeded, until: "2025-12-31T00:00:00Z"}]
+        advisories: [INTEL-SA-00289, {id: INTEL-SA-00615, until: "UNTIL"}]
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(TSV), reason="shared vectors absent")
+@pytest.mark.parametrize("until,accepts", [("2025-08-01T00:00:00Z", True),
+                                           ("2025-06-30T00:00:00Z", False)])
+def test_policy_evaluation_with_time_staged_advisory(tmp_path, until, accepts):
+    coll = tmp_path / "c"
+    coll.mkdir()
+    for rel in SGX_ROW_COLLATERAL:
+        shutil.copy(os.path.join(VECTORS, rel), coll)
+    pol = tmp_path / "p.yaml"
+    pol.write_text(SGX_POLICY.replace("UNTIL", until))
+    p = subprocess.run([COFFER, "--json", "evidence", "verify",
+                        os.path.join(VECTORS, "sgx/dcapqvl_sgx_quote_v3.bin"), "--platform", "sgx",
+                        "--collateral", str(coll), "--at", "2025-07-01T00:00:00Z",
+                        "--policy", str(pol), "--service", "enclave"],
+                       capture_output=True, text=True, timeout=60)
+    out = json.loads(p.stdout)
+    assert out["valid"] is True and out["policy_accepts"] is accepts
+    assert p.returncode == (0 if accepts else 1)
+    adv = [c for c in out["checks"] if c["name"] == "rule[0].advisories"][0]
+    assert adv["ok"] is accepts
