@@ -25,7 +25,19 @@ struct store {
         void *be;
         struct cf_secret *key; /* the data key, in guarded memory */
         bool in_tx;            /* a store_begin is open */
+        /* Writes of the open transaction, folded into one digest; written to the state row
+         * at commit (see store_state). */
+        bool tx_dirty;
+        uint8_t tx_digest[CF_SHA256_SIZE];
+        store_commit_fn on_commit;
+        void *on_commit_ctx;
 };
+
+/* The state row: every committed write transaction adds one version whose sealed value is
+ * the chained digest SHA-256(previous digest || digest of the transaction's writes). Its
+ * version is the store's monotonic state version, which the freshness anchor records. */
+#define STATE_TABLE "coffer.state"
+#define STATE_KEY   "state"
 
 static bool table_char_ok(char c)
 {
@@ -128,6 +140,88 @@ void store_close(struct store *s)
         free(s);
 }
 
+/* Folds one write into the transaction digest: SHA-256(digest || op || table || 0 || key ||
+ * 0 || version || SHA-256(sealed blob)). */
+static CF_FN note_write(struct store *s, const char *op, const char *table, const char *key,
+                        uint64_t version, struct cf_slice blob)
+{
+        uint8_t blob_hash[CF_SHA256_SIZE], v[8];
+        struct cf_slice parts[8];
+
+        TRY(cf_sha256(&blob, 1, blob_hash));
+        for (size_t i = 0; i < 8; i++) {
+                v[i] = (uint8_t)(version >> (8 * (7 - i)));
+        }
+        parts[0] = cf_slice_make(s->tx_digest, sizeof(s->tx_digest));
+        parts[1] = cf_slice_str(op);
+        parts[2] = cf_slice_make(table, strlen(table) + 1);
+        parts[3] = cf_slice_make(key, strlen(key) + 1);
+        parts[4] = cf_slice_make(v, sizeof(v));
+        parts[5] = cf_slice_make(blob_hash, sizeof(blob_hash));
+        TRY(cf_sha256(parts, 6, s->tx_digest));
+        s->tx_dirty = true;
+        return CF_OK;
+}
+
+static CF_FN seal(struct store *s, const char *table, const char *key, uint64_t version,
+                  struct cf_slice value, struct cf_buf *blob)
+{
+        CF_CLEANUP(cf_buf_done) struct cf_buf aad;
+
+        cf_buf_init(&aad, STORE_AAD_MAX, false);
+        TRY(build_aad(table, key, version, &aad));
+        return cf_aead_seal(s->key->ptr, cf_buf_slice(&aad), value, blob);
+}
+
+/* Appends the state row for the transaction's writes; the caller holds the write lock. */
+static CF_FN write_state(struct store *s, uint64_t *ret_version)
+{
+        CF_CLEANUP(cf_buf_done) struct cf_buf blob;
+        uint8_t prev[CF_SHA256_SIZE], next[CF_SHA256_SIZE];
+        struct cf_slice parts[2];
+        uint64_t version = 0;
+
+        cf_buf_init(&blob, STORE_SEALED_MAX, false);
+        TRY(store_state(s, &version, prev));
+        parts[0] = cf_slice_make(prev, sizeof(prev));
+        parts[1] = cf_slice_make(s->tx_digest, sizeof(s->tx_digest));
+        TRY(cf_sha256(parts, 2, next));
+        TRY(seal(s, STATE_TABLE, STATE_KEY, version + 1, cf_slice_make(next, sizeof(next)), &blob));
+        TRY(s->ops->put(s->be, STATE_TABLE, STATE_KEY, version + 1, cf_buf_slice(&blob)));
+        *ret_version = version + 1;
+        return CF_OK;
+}
+
+/* Ends a write transaction: state row, commit, then the commit hook. */
+static CF_FN finish(struct store *s)
+{
+        uint64_t version = 0;
+        bool dirty = s->tx_dirty;
+        cf_status st = CF_OK;
+
+        if (dirty) {
+                st = write_state(s, &version);
+        }
+        s->tx_dirty = false;
+        memset(s->tx_digest, 0, sizeof(s->tx_digest));
+        if (!cf_ok(st)) {
+                s->ops->rollback(s->be);
+                return st;
+        }
+        TRY(s->ops->commit(s->be));
+        if (dirty && s->on_commit != NULL) {
+                s->on_commit(s->on_commit_ctx, version);
+        }
+        return CF_OK;
+}
+
+static void abandon(struct store *s)
+{
+        s->ops->rollback(s->be);
+        s->tx_dirty = false;
+        memset(s->tx_digest, 0, sizeof(s->tx_digest));
+}
+
 /* The version check and the insert; the caller holds the write lock (a transaction). */
 static CF_FN put_locked(struct store *s, const char *table, const char *key, uint64_t version,
                         struct cf_slice blob)
@@ -142,7 +236,8 @@ static CF_FN put_locked(struct store *s, const char *table, const char *key, uin
         }
         ENSURE(version > latest, CF_E_EXISTS);
         ENSURE(version == latest + 1, CF_E_CONFLICT);
-        return s->ops->put(s->be, table, key, version, blob);
+        TRY(s->ops->put(s->be, table, key, version, blob));
+        return note_write(s, "put", table, key, version, blob);
 }
 
 cf_status store_put(struct store *s, const char *table, const char *key, uint64_t version,
@@ -154,6 +249,7 @@ cf_status store_put(struct store *s, const char *table, const char *key, uint64_
         cf_buf_init(&aad, STORE_AAD_MAX, false);
         cf_buf_init(&blob, STORE_SEALED_MAX, false);
         TRY(check_table_key(s, table, key));
+        ENSURE(strcmp(table, STATE_TABLE) != 0, CF_E_PERMISSION);
         ENSURE(version >= 1, CF_E_INVALID_ARG);
         ENSURE(version <= STORE_VERSION_MAX, CF_E_LIMIT);
         ENSURE(value.size <= STORE_VALUE_MAX, CF_E_LIMIT);
@@ -167,10 +263,10 @@ cf_status store_put(struct store *s, const char *table, const char *key, uint64_
         TRY(s->ops->begin(s->be));
         st = put_locked(s, table, key, version, cf_buf_slice(&blob));
         if (!cf_ok(st)) {
-                s->ops->rollback(s->be);
+                abandon(s);
                 return st;
         }
-        return s->ops->commit(s->be);
+        return finish(s);
 }
 
 cf_status store_latest(struct store *s, const char *table, const char *key, uint64_t *ret_version)
@@ -182,8 +278,51 @@ cf_status store_latest(struct store *s, const char *table, const char *key, uint
 
 cf_status store_delete(struct store *s, const char *table, const char *key)
 {
+        cf_status st;
+
         TRY(check_table_key(s, table, key));
-        return s->ops->delete_key(s->be, table, key);
+        ENSURE(strcmp(table, STATE_TABLE) != 0, CF_E_PERMISSION);
+        if (!s->in_tx) {
+                TRY(s->ops->begin(s->be));
+        }
+        st = s->ops->delete_key(s->be, table, key);
+        if (cf_ok(st)) {
+                st = note_write(s, "delete", table, key, 0, cf_slice_make(NULL, 0));
+        }
+        if (s->in_tx) {
+                return st;
+        }
+        if (!cf_ok(st)) {
+                abandon(s);
+                return st;
+        }
+        return finish(s);
+}
+
+cf_status store_state(struct store *s, uint64_t *ret_version, uint8_t ret_digest[static 32])
+{
+        CF_CLEANUP(cf_buf_done) struct cf_buf v;
+        uint64_t version = 0;
+        cf_status st;
+
+        cf_buf_init(&v, 64, false);
+        st = store_get(s, STATE_TABLE, STATE_KEY, 0, &v, &version);
+        if (st.code == CF_E_NOT_FOUND) {
+                *ret_version = 0;
+                memset(ret_digest, 0, 32);
+                return CF_OK;
+        }
+        TRY(st);
+        ENSURE(v.size == 32, CF_E_TAMPERED);
+        memcpy(ret_digest, v.ptr, 32);
+        *ret_version = version;
+        return CF_OK;
+}
+
+void store_set_commit_hook(struct store *s, store_commit_fn fn, void *ctx)
+{
+        s->on_commit = fn;
+        s->on_commit_ctx = ctx;
 }
 
 cf_status store_get(struct store *s, const char *table, const char *key, uint64_t version,
@@ -269,7 +408,7 @@ cf_status store_commit(struct store *s)
         ENSURE(s != NULL && s->in_tx, CF_E_INVALID_ARG);
         /* The backend rolls back a failed commit, so the transaction is over either way. */
         s->in_tx = false;
-        return s->ops->commit(s->be);
+        return finish(s);
 }
 
 void store_rollback(struct store *s)
@@ -277,6 +416,6 @@ void store_rollback(struct store *s)
         if (s == NULL || !s->in_tx) {
                 return;
         }
-        s->ops->rollback(s->be);
+        abandon(s);
         s->in_tx = false;
 }

@@ -52,6 +52,16 @@ CF_FN store_put(struct store *s, const char *table, const char *key, uint64_t ve
  * not authenticated (see the header comment); store_get authenticates what it serves. */
 CF_FN store_latest(struct store *s, const char *table, const char *key, uint64_t *ret_version);
 
+/* The store's state: a monotonic version, increased by every committed write transaction,
+ * and a chained digest of everything written (both authenticated like any value). A store
+ * with no writes is at version 0 with an all-zero digest. The freshness anchor records the
+ * version so that starting on an older copy of the store is refused. */
+CF_FN store_state(struct store *s, uint64_t *ret_version, uint8_t ret_digest[static 32]);
+/* Called after each committed write transaction with the new state version (on the thread
+ * that committed). */
+typedef void (*store_commit_fn)(void *ctx, uint64_t state_version);
+void store_set_commit_hook(struct store *s, store_commit_fn fn, void *ctx);
+
 /* Removes every version of (table, key). Deletion is not authenticated by this layer: the
  * host can delete rows too; detecting that is the freshness anchor's job. */
 CF_FN store_delete(struct store *s, const char *table, const char *key);
