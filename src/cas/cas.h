@@ -13,6 +13,7 @@
 #include "base/mem.h"
 #include "base/status.h"
 #include "attest/checks.h"
+#include "cas/anchor.h"
 #include "crypto/crypto.h"
 
 struct policy;
@@ -31,6 +32,7 @@ struct cas_config {
         char listen_host[256];
         uint16_t listen_port;
         int threads;              /* 0: one per online CPU */
+        const char *anchor;       /* --anchor: "none", "file:PATH", NULL = default file */
         bool verbose;
 };
 
@@ -58,6 +60,7 @@ struct cas {
         uint8_t trusted_sim_keys[CAS_TRUSTED_SIM_KEYS_MAX][32];
         size_t n_trusted_sim_keys;
         atomic_ulong collateral_generation; /* bumped on every collateral import or delete */
+        struct cas_anchor anchor;           /* freshness of the store (rollback detection) */
         char store_path[1100];
         struct cas_metrics metrics;
         int64_t started_at;

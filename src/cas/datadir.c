@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "crypto/tls.h"
 #include "store/keywrap.h"
+#include "store/store.h"
 
 #define CAS_CERT_DAYS 3650
 
@@ -173,6 +174,40 @@ static cf_status self_measurement(struct cas *cas)
         return s;
 }
 
+/* Checks the store against its freshness anchor (refusing an older copy), before any worker
+ * opens it. The default anchor lives in the sim platform directory, outside the data dir. */
+static cf_status freshness(struct cas *cas)
+{
+        char dir[1024], path[1200], err[512] = "";
+        struct store *st = NULL;
+        uint8_t digest[32];
+        uint64_t version = 0;
+        cf_status s;
+
+        TRY(sim_platform_dir(dir, sizeof(dir)));
+        snprintf(path, sizeof(path), "%s/anchor-%.16s.json", dir, cas->key_id);
+        s = cas_anchor_configure(&cas->anchor, cas->cfg.anchor, path, cas->key_id);
+        if (!cf_ok(s)) {
+                cf_log_err("--anchor: expected 'none' or 'file:/absolute/path'");
+                return s;
+        }
+        TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &st));
+        s = store_state(st, &version, digest);
+        store_close(st);
+        if (!cf_ok(s)) {
+                cf_log_err("cannot read the store's state: %s", cf_strerror(s));
+                return s;
+        }
+        s = cas_anchor_check(&cas->anchor, version, err, sizeof(err));
+        if (!cf_ok(s)) {
+                cf_log_err("%s", err);
+                return s;
+        }
+        cf_log_info("store state version=%llu anchor=%s", (unsigned long long)version,
+                    cas_anchor_describe(&cas->anchor));
+        return CF_OK;
+}
+
 cf_status cas_datadir_open(struct cas *cas)
 {
         bool created = false;
@@ -186,6 +221,7 @@ cf_status cas_datadir_open(struct cas *cas)
         TRY(tls_identity(cas, &created));
         TRY(data_key(cas));
         TRY(path_in(cas, "store.db", cas->store_path, sizeof(cas->store_path)));
+        TRY(freshness(cas));
         TRY(sim_platform_key_load(NULL, &cas->sim_platform_key));
         /* This machine's sim platform is trusted first; --trust-sim-key adds others. */
         ENSURE(cas->n_trusted_sim_keys < CAS_TRUSTED_SIM_KEYS_MAX, CF_E_LIMIT);

@@ -25,6 +25,9 @@ static const char g_usage[] =
         "  -c, --config FILE      JSON configuration file with the keys data_dir, listen,\n"
         "                         threads and log_level; command-line flags override it\n"
         "      --log-level LEVEL  error, warning, info (default) or debug\n"
+        "      --anchor SPEC      freshness anchor of the store: 'file:/PATH' or 'none' (no\n"
+        "                         rollback detection). Default: a file in the sim platform\n"
+        "                         directory, outside the data directory\n"
         "      --trust-sim-key HEX\n"
         "                         also accept sim evidence signed by this platform key (64\n"
         "                         hex digits, see 'coffer sim-key'); repeatable. By default\n"
@@ -142,6 +145,7 @@ int main(int argc, char **argv)
                 { "config", required_argument, NULL, 'c' },
                 { "log-level", required_argument, NULL, 'L' },
                 { "trust-sim-key", required_argument, NULL, 'T' },
+                { "anchor", required_argument, NULL, 'a' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -170,6 +174,9 @@ int main(int argc, char **argv)
                         break;
                 case 'L':
                         log_level = optarg;
+                        break;
+                case 'a':
+                        cas.cfg.anchor = optarg;
                         break;
                 case 'T':
                         if (cas.n_trusted_sim_keys >= CAS_TRUSTED_SIM_KEYS_MAX - 1 ||

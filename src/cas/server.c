@@ -244,6 +244,7 @@ static cf_status worker_setup(struct cas_worker *w, struct cas *cas, int listen_
 
         w->cas = cas;
         TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &w->store));
+        store_set_commit_hook(w->store, cas_anchor_note, &cas->anchor);
         w->base = event_base_new();
         ENSURE(w->base != NULL, CF_E_NOMEM);
         w->http = evhttp_new(w->base);
@@ -376,6 +377,7 @@ cf_status cas_serve(struct cas *cas)
         }
         g_workers = workers;
         g_n_workers = n;
+        TRY(cas_anchor_start(&cas->anchor));
         signal(SIGPIPE, SIG_IGN);
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
@@ -401,6 +403,7 @@ cf_status cas_serve(struct cas *cas)
                 pthread_join(threads[i], NULL);
                 worker_teardown(&workers[i]);
         }
+        cas_anchor_stop(&cas->anchor); /* records the last state before exiting */
         close(fd);
         return CF_OK;
 }
