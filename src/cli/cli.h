@@ -20,12 +20,12 @@ struct cli {
         bool json;
         bool force;                     /* id new --force */
         const char *expect_key;         /* cas attest --expect-key */
-        const char *expect_measurement; /* cas attest --expect-measurement */
         const char *platform;           /* evidence verify --platform */
         const char *collateral;         /* evidence verify --collateral */
         const char *at;                 /* evidence verify --at */
         const char *policy_file;        /* evidence verify --policy */
         const char *service;            /* evidence verify --service */
+        const char *trust_sim_key;      /* cas attest --trust-sim-key */
         int argc;             /* the command's own arguments */
         char **argv;
 };
@@ -37,6 +37,9 @@ void cli_print_json(json_t *j);
 
 /* Loads the person's identity (certificate PEM into cert, key into *key). */
 CF_FN cli_identity_load(const struct cli *cli, struct cf_buf *cert, struct cf_pkey **key);
+/* Where a successful `coffer cas attest` pins cofferd's key id for the address --cas:
+ * IDENTITY/pins/ADDRESS. */
+CF_FN cli_pin_path(const struct cli *cli, char *out, size_t out_size);
 /* Connects to cofferd; with_identity presents the person's certificate. pin: require
  * --cas-key. Prints the error and returns NULL on failure. */
 struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pin);

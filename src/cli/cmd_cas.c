@@ -1,10 +1,16 @@
-/* coffer cas info|attest: what cofferd says about itself, and checking it. */
+/* coffer cas info|attest: what cofferd says about itself, and checking it. A successful
+ * `cas attest` pins cofferd's key id (see cli_pin_path); later commands check the pin when no
+ * --cas-key is given. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "attest/sim.h"
 #include "base/codec.h"
+#include "base/io.h"
 #include "cli/cli.h"
+#include "client/cas_attest.h"
+#include "policy/policy.h"
 #include "crypto/tls.h"
 
 static json_t *get_json(struct cf_client *c, const char *path, int *ret_status)
@@ -66,88 +72,126 @@ static int cas_info(struct cli *cli)
         return 0;
 }
 
-/* Fetches cofferd's evidence for a fresh nonce and checks: signature, that its report
- * data binds the key id of the TLS connection it came over and our nonce, that this key id
- * is the expected one, and optionally the measurement. */
+/* Records cofferd's attested key id for this address. */
+static int pin_key(const struct cli *cli, const char *kid)
+{
+        char path[1200], line[CF_KEY_ID_HEX + 1];
+
+        if (!cf_ok(cli_pin_path(cli, path, sizeof(path)))) {
+                return cli_error("cannot pin cofferd's key");
+        }
+        snprintf(line, sizeof(line), "%s\n", kid);
+        if (!cf_ok(cf_write_file_atomic(path, line, strlen(line), 0600))) {
+                return cli_error("cannot write the pin '%s'", path);
+        }
+        fprintf(stderr, "coffer: pinned cofferd's key id for %s in %s\n", cli->cas, path);
+        return 0;
+}
+
+/* The trusted sim platform keys: this machine's, and --trust-sim-key. */
+static size_t trusted_sim_keys(const struct cli *cli, uint8_t keys[2][32])
+{
+        CF_CLEANUP(cf_pkey_freep) struct cf_pkey *local = NULL;
+        size_t n = 0;
+
+        if (cf_ok(sim_platform_key_load(NULL, &local)) &&
+            cf_ok(cf_pkey_ed25519_raw_public(local, keys[n]))) {
+                n++;
+        }
+        if (cli->trust_sim_key != NULL &&
+            cf_ok(cf_hex_decode(cf_slice_str(cli->trust_sim_key), keys[n], 32))) {
+                n++;
+        }
+        return n;
+}
+
+/* Loads a policy file for `--policy`; NULL (and an error printed) on failure. */
+static struct policy *load_expectations(const struct cli *cli)
+{
+        struct cf_buf doc;
+        struct policy *p = NULL;
+        struct policy_errors errs;
+
+        memset(&errs, 0, sizeof(errs));
+        cf_buf_init(&doc, POLICY_DOC_MAX, true);
+        if (!cf_ok(cf_read_file(cli->policy_file, POLICY_DOC_MAX, &doc)) ||
+            !cf_ok(policy_parse(cf_buf_slice(&doc), &p, &errs))) {
+                cli_error("cannot use '%s' as expectations (a policy document with a service "
+                          "'%s')",
+                          cli->policy_file, cli->service ? cli->service : "cofferd");
+                p = NULL;
+        }
+        cf_buf_done(&doc);
+        return p;
+}
+
+/* Verifies cofferd's attestation (fresh nonce; evidence bound to this TLS connection's key and
+ * the nonce; a trusted sim platform key), optionally its key id and a policy service's rules,
+ * and on success pins its key id for later commands. */
 static int cas_attest(struct cli *cli)
 {
-        uint8_t nonce[32], kid_raw[32], rd[64];
-        char nonce_hex[65], kid[CF_KEY_ID_HEX], path[128], rd_hex[129];
+        uint8_t keys[2][32];
+        struct cf_cas_expect e = { 0 };
+        CF_CLEANUP(policy_freep) struct policy *p = NULL;
         struct attest_result res;
         struct cf_client *c;
-        struct cf_buf ev;
-        json_t *j, *out;
-        const char *data = NULL, *type = NULL, *got_rd, *m;
-        int status = 0;
+        char kid[CF_KEY_ID_HEX] = "";
+        const char *m;
+        cf_status s;
         bool ok;
 
-        if (cli->expect_key == NULL) {
-                return cli_usage("usage: coffer cas attest --expect-key KEYID "
-                                 "[--expect-measurement HEX]");
+        if (cli->expect_key == NULL && cli->policy_file == NULL) {
+                return cli_usage("usage: coffer cas attest (--expect-key KEYID | --policy FILE "
+                                 "[--service NAME]) [--trust-sim-key HEX]");
         }
+        if (cli->policy_file != NULL) {
+                p = load_expectations(cli);
+                if (p == NULL) {
+                        return CLI_EXIT_FAIL;
+                }
+                e.service = policy_find_service(p, cli->service ? cli->service : "cofferd");
+                if (e.service == NULL) {
+                        return cli_error("'%s' has no service '%s'", cli->policy_file,
+                                         cli->service ? cli->service : "cofferd");
+                }
+        }
+        e.key_id = cli->expect_key;
+        e.sim_keys = (const uint8_t(*)[32])keys;
+        e.n_sim_keys = trusted_sim_keys(cli, keys);
+        e.now = (int64_t)time(NULL);
         c = cli_connect(cli, false, false);
         if (c == NULL) {
                 return CLI_EXIT_FAIL;
         }
-        if (!cf_ok(cf_random(nonce, sizeof(nonce))) ||
-            !cf_ok(cf_tls_peer_key_id(cf_client_ssl(c), kid))) {
-                cf_client_free(c);
-                return cli_error("cannot start the attestation");
-        }
-        cf_hex_encode(nonce, sizeof(nonce), nonce_hex, sizeof(nonce_hex));
-        snprintf(path, sizeof(path), "/v1/cas/attestation?nonce=%s", nonce_hex);
-        j = get_json(c, path, &status);
-        cf_client_free(c);
-        if (j == NULL || json_unpack(j, "{s:{s:s, s:s}}", "evidence", "type", &type, "data",
-                                     &data) != 0 ||
-            strcmp(type, "sim") != 0) {
-                json_decref(j);
-                return cli_error("cofferd sent no sim evidence");
-        }
-        cf_buf_init(&ev, 4096, false);
         if (!cf_ok(attest_result_init(&res))) {
-                json_decref(j);
+                cf_client_free(c);
                 return cli_error("out of memory");
         }
-        if (!cf_ok(cf_base64_decode_buf(cf_slice_str(data), &ev))) {
-                cf_ignore(attest_checks_add(&res.checks, "evidence.encoding", false, "base64",
-                                            "not base64"));
-        } else {
-                cf_ignore(sim_evidence_verify(cf_buf_slice(&ev), &res)); /* recorded in checks */
+        s = cf_cas_attest(c, &e, &res, kid);
+        cf_client_free(c);
+        ok = cf_ok(s);
+        if (!ok && s.code != CF_E_REFUSED) {
+                attest_result_done(&res);
+                return cli_error("cannot attest cofferd at %s: %s", cli->cas, cf_strerror(s));
         }
-        cf_buf_done(&ev);
-        json_decref(j);
-        ok = cf_ok(cf_hex_decode(cf_slice_str(kid), kid_raw, sizeof(kid_raw))) &&
-             cf_ok(sim_cas_report_data(kid_raw, cf_slice_make(nonce, sizeof(nonce)), rd));
-        cf_hex_encode(rd, sizeof(rd), rd_hex, sizeof(rd_hex));
-        got_rd = json_string_value(json_object_get(res.claims, "report_data"));
-        cf_ignore(attest_checks_add(
-                &res.checks, "binding.report_data", ok && got_rd && strcmp(got_rd, rd_hex) == 0,
-                "SHA-512(\"coffer-cas-attestation-v1\" || TLS key id || our nonce)",
-                got_rd && ok && strcmp(got_rd, rd_hex) == 0 ? "bound" : "not bound"));
-        cf_ignore(attest_checks_add(&res.checks, "key_id", strcmp(kid, cli->expect_key) == 0,
-                                    cli->expect_key, kid));
         m = json_string_value(json_object_get(res.claims, "measurement"));
-        if (cli->expect_measurement != NULL) {
-                cf_ignore(attest_checks_add(&res.checks, "measurement",
-                                            m && strcmp(m, cli->expect_measurement) == 0,
-                                            cli->expect_measurement, m ? m : ""));
+        if (ok) {
+                ok = pin_key(cli, kid) == 0;
         }
-        ok = attest_checks_all_ok(&res.checks);
         if (cli->json) {
                 json_t *checks = NULL;
                 cf_ignore(attest_checks_to_json(&res.checks, false, &checks));
-                out = json_pack("{s:b, s:s, s:s, s:s*, s:o}", "valid", ok, "platform", "sim",
-                                "key_id", kid, "measurement", m, "checks", checks);
-                cli_print_json(out);
+                cli_print_json(json_pack("{s:b, s:s, s:s*, s:s*, s:o}", "valid", ok, "platform",
+                                         "sim", "key_id", kid[0] ? kid : NULL, "measurement", m,
+                                         "checks", checks));
         } else {
                 for (size_t i = 0; i < res.checks.n; i++) {
                         const struct attest_check *ch = &res.checks.items[i];
                         printf("%-4s %-22s expected %s, actual %s\n", ch->ok ? "ok" : "FAIL",
                                ch->name, ch->expected, ch->actual);
                 }
-                printf("%s: cofferd at %s (measurement %s)\n",
-                       ok ? "attested" : "NOT attested", cli->cas, m ? m : "unknown");
+                printf("%s: cofferd at %s (measurement %s)\n", ok ? "attested" : "NOT attested",
+                       cli->cas, m ? m : "unknown");
                 printf("warning: sim evidence protects nothing against a local root\n");
         }
         attest_result_done(&res);

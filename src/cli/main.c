@@ -27,8 +27,10 @@ static const char g_usage[] =
         "  policy delete NAME          delete a policy (its history is kept)\n"
         "  policy history NAME         list every version with its digest\n"
         "  cas info                    print cofferd's version, key id and measurement\n"
-        "  cas attest --expect-key KEYID [--expect-measurement HEX]\n"
-        "                              verify cofferd's attestation (fresh nonce, TLS binding)\n"
+        "  cas attest (--expect-key KEYID | --policy FILE [--service NAME])\n"
+        "                              verify cofferd's attestation (fresh nonce, TLS binding,\n"
+        "                              trusted platform key, the policy's rules) and pin its\n"
+        "                              key id for later commands\n"
         "  evidence verify FILE --platform sgx|tdx|snp|sim [--collateral DIR] [--at TIME]\n"
         "                  [--policy FILE --service NAME]\n"
         "                              verify evidence offline and explain every check;\n"
@@ -39,8 +41,9 @@ static const char g_usage[] =
         "\n"
         "Options (anywhere on the line):\n"
         "  --cas HOST:PORT     cofferd's address (or COFFER_CAS)\n"
-        "  --cas-key KEYID     cofferd's key id to pin (or COFFER_CAS_KEY); required by\n"
-        "                      policy commands\n"
+        "  --cas-key KEYID     cofferd's key id (or COFFER_CAS_KEY); policy and collateral\n"
+        "                      commands need it, or a pin left by 'coffer cas attest'\n"
+        "  --trust-sim-key HEX also trust this sim platform key (cas attest)\n"
         "  --identity DIR      your identity directory (or COFFER_IDENTITY; default\n"
         "                      ~/.config/coffer)\n"
         "  --json              machine-readable output on standard output\n"
@@ -100,8 +103,46 @@ cf_status cli_identity_load(const struct cli *cli, struct cf_buf *cert, struct c
         return s;
 }
 
+cf_status cli_pin_path(const struct cli *cli, char *out, size_t out_size)
+{
+        char dir[1100], enc[300];
+        int n;
+
+        ENSURE(cli->cas != NULL, CF_E_INVALID_ARG);
+        TRY(cf_client_encode_name(cli->cas, enc, sizeof(enc)));
+        n = snprintf(dir, sizeof(dir), "%s/pins", cli->identity);
+        ENSURE(n > 0 && (size_t)n < sizeof(dir), CF_E_LIMIT);
+        TRY(cf_mkdir_p(dir, 0700));
+        n = snprintf(out, out_size, "%s/%s", dir, enc);
+        ENSURE(n > 0 && (size_t)n < out_size, CF_E_LIMIT);
+        return CF_OK;
+}
+
+/* The key id pinned for --cas by an earlier `coffer cas attest`, into out; false if none. */
+static bool pinned_key(const struct cli *cli, char out[static CF_KEY_ID_HEX])
+{
+        char path[1200];
+        struct cf_buf b;
+        bool ok;
+
+        if (!cf_ok(cli_pin_path(cli, path, sizeof(path)))) {
+                return false;
+        }
+        cf_buf_init(&b, 256, false);
+        ok = cf_ok(cf_read_file(path, 256, &b)) && b.size >= CF_KEY_ID_HEX - 1 &&
+             strspn((const char *)b.ptr, "0123456789abcdef") == CF_KEY_ID_HEX - 1;
+        if (ok) {
+                memcpy(out, b.ptr, CF_KEY_ID_HEX - 1);
+                out[CF_KEY_ID_HEX - 1] = '\0';
+        }
+        cf_buf_done(&b);
+        return ok;
+}
+
 struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pin)
 {
+        char pinned[CF_KEY_ID_HEX];
+        const char *expect = cli->cas_key;
         struct cf_buf cert;
         CF_CLEANUP(cf_pkey_freep) struct cf_pkey *key = NULL;
         struct cf_client *c = NULL;
@@ -111,9 +152,12 @@ struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pi
         if (cli->cas == NULL) {
                 exit(cli_usage("no cofferd address: give --cas HOST:PORT or set COFFER_CAS"));
         }
-        if (pin && cli->cas_key == NULL) {
-                exit(cli_usage("give cofferd's key id with --cas-key or COFFER_CAS_KEY (see "
-                               "'coffer cas info')"));
+        if (pin && expect == NULL && pinned_key(cli, pinned)) {
+                expect = pinned; /* attested earlier with `coffer cas attest` */
+        }
+        if (pin && expect == NULL) {
+                exit(cli_usage("give cofferd's key id with --cas-key or COFFER_CAS_KEY, or attest "
+                               "and pin it with 'coffer cas attest'"));
         }
         cf_buf_init(&cert, 1 << 16, false);
         if (with_identity && !cf_ok(cli_identity_load(cli, &cert, &key))) {
@@ -121,8 +165,7 @@ struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pi
                 cli_error("no identity in '%s' (create one with 'coffer id new')", cli->identity);
                 return NULL;
         }
-        s = cf_client_connect(cli->cas, pin ? cli->cas_key : NULL, cf_buf_slice(&cert), key, 0,
-                              &c);
+        s = cf_client_connect(cli->cas, pin ? expect : NULL, cf_buf_slice(&cert), key, 0, &c);
         cf_buf_done(&cert);
         if (!cf_ok(s)) {
                 cli_error("cannot connect to cofferd at %s: %s%s", cli->cas, cf_strerror(s),
@@ -172,12 +215,12 @@ int main(int argc, char **argv)
                 { "json", no_argument, NULL, 'j' },
                 { "force", no_argument, NULL, 'f' },
                 { "expect-key", required_argument, NULL, 'K' },
-                { "expect-measurement", required_argument, NULL, 'M' },
                 { "platform", required_argument, NULL, 'P' },
                 { "collateral", required_argument, NULL, 'C' },
                 { "at", required_argument, NULL, 'A' },
                 { "policy", required_argument, NULL, 'O' },
                 { "service", required_argument, NULL, 'S' },
+                { "trust-sim-key", required_argument, NULL, 'T' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -207,9 +250,6 @@ int main(int argc, char **argv)
                 case 'K':
                         cli.expect_key = optarg;
                         break;
-                case 'M':
-                        cli.expect_measurement = optarg;
-                        break;
                 case 'P':
                         cli.platform = optarg;
                         break;
@@ -224,6 +264,9 @@ int main(int argc, char **argv)
                         break;
                 case 'S':
                         cli.service = optarg;
+                        break;
+                case 'T':
+                        cli.trust_sim_key = optarg;
                         break;
                 case 'h':
                         fputs(g_usage, stdout);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attest/provider.h"
@@ -18,8 +19,10 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "client/activate.h"
+#include "client/cas_attest.h"
 #include "client/client.h"
 #include "crypto/tls.h"
+#include "policy/policy.h"
 #include "run/inject.h"
 
 /* Exit statuses of coffer-run itself (the program's own status is passed through). */
@@ -44,6 +47,10 @@ static const char g_usage[] =
         "Options (each also from the environment variable shown):\n"
         "  --cas HOST:PORT     cofferd's address                      COFFER_CAS\n"
         "  --cas-key KEYID     cofferd's key id (64 hex digits)       COFFER_CAS_KEY\n"
+        "  --cas-policy FILE   instead of --cas-key: attest cofferd against the rules of a\n"
+        "                      policy file's service (see 'coffer cas attest')\n"
+        "                                                             COFFER_CAS_POLICY\n"
+        "  --cas-service NAME  that service (default: cofferd)       COFFER_CAS_SERVICE\n"
         "  --policy NAME       the policy (namespace/name)            COFFER_POLICY\n"
         "  --service NAME      the service in that policy             COFFER_SERVICE\n"
         "  --tee TEE           auto, sim, tdx, snp or sgx (default sim) COFFER_TEE\n"
@@ -70,6 +77,7 @@ static const char g_usage[] =
 
 struct run_args {
         const char *cas, *cas_key, *policy, *service, *program;
+        const char *cas_policy, *cas_service; /* attest cofferd instead of pinning its key */
         const char *tee, *tsm_root, *attestation_root;
         struct provider_choice choice;
         bool verbose;
@@ -331,6 +339,63 @@ static int setup_files(json_t *bundle, struct cf_buf *contents)
         return 0;
 }
 
+/* Attests cofferd on this connection against a policy file's service before anything is
+ * sent; with --cas-key as well, the key id must match too. */
+static int attest_cas(struct cf_client *c, const struct run_args *a)
+{
+        CF_CLEANUP(cf_pkey_freep) struct cf_pkey *local = NULL;
+        CF_CLEANUP(policy_freep) struct policy *p = NULL;
+        struct policy_errors errs;
+        struct cf_cas_expect e = { 0 };
+        struct attest_result res;
+        uint8_t keys[1][32];
+        char kid[CF_KEY_ID_HEX];
+        struct cf_buf doc;
+        const char *svc = a->cas_service ? a->cas_service : "cofferd";
+        cf_status s;
+
+        memset(&errs, 0, sizeof(errs));
+        cf_buf_init(&doc, POLICY_DOC_MAX, false);
+        s = cf_read_file(a->cas_policy, POLICY_DOC_MAX, &doc);
+        if (cf_ok(s)) {
+                s = policy_parse(cf_buf_slice(&doc), &p, &errs);
+        }
+        cf_buf_done(&doc);
+        if (!cf_ok(s) || (e.service = policy_find_service(p, svc)) == NULL) {
+                return fail(EXIT_SETUP, "--cas-policy: '%s' is not a policy with a service '%s'",
+                            a->cas_policy, svc);
+        }
+        if (cf_ok(sim_platform_key_load(NULL, &local)) &&
+            cf_ok(cf_pkey_ed25519_raw_public(local, keys[0]))) {
+                e.sim_keys = (const uint8_t(*)[32])keys;
+                e.n_sim_keys = 1;
+        }
+        e.key_id = a->cas_key;
+        e.now = (int64_t)time(NULL);
+        if (!cf_ok(attest_result_init(&res))) {
+                return fail(EXIT_SETUP, "out of memory");
+        }
+        s = cf_cas_attest(c, &e, &res, kid);
+        if (!cf_ok(s)) {
+                fprintf(stderr, "coffer-run: cofferd at %s is not attested (%s)\n", a->cas,
+                        cf_strerror(s));
+                for (size_t i = 0; i < res.checks.n; i++) {
+                        const struct attest_check *ch = &res.checks.items[i];
+                        if (!ch->ok) {
+                                fprintf(stderr, "  failed check %s\n    expected: %s\n    "
+                                        "actual:   %s\n",
+                                        ch->name, ch->expected, ch->actual);
+                        }
+                }
+        }
+        attest_result_done(&res);
+        if (!cf_ok(s)) {
+                return EXIT_SETUP;
+        }
+        cf_log_info("cofferd attested key_id=%s", kid);
+        return 0;
+}
+
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
         static const struct option opts[] = {
@@ -338,6 +403,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 { "cas-key", required_argument, NULL, 'k' },
                 { "policy", required_argument, NULL, 'p' },
                 { "service", required_argument, NULL, 's' },
+                { "cas-policy", required_argument, NULL, 'P' },
+                { "cas-service", required_argument, NULL, 'S' },
                 { "tee", required_argument, NULL, 't' },
                 { "tsm-root", required_argument, NULL, 'T' },
                 { "attestation-root", required_argument, NULL, 'A' },
@@ -362,6 +429,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                         break;
                 case 's':
                         a->service = optarg;
+                        break;
+                case 'P':
+                        a->cas_policy = optarg;
+                        break;
+                case 'S':
+                        a->cas_service = optarg;
                         break;
                 case 't':
                         a->tee = optarg;
@@ -389,6 +462,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         a->cas_key = from_env(a->cas_key, "COFFER_CAS_KEY");
         a->policy = from_env(a->policy, "COFFER_POLICY");
         a->service = from_env(a->service, "COFFER_SERVICE");
+        a->cas_policy = from_env(a->cas_policy, "COFFER_CAS_POLICY");
+        a->cas_service = from_env(a->cas_service, "COFFER_CAS_SERVICE");
         a->tee = from_env(a->tee, "COFFER_TEE");
         a->tsm_root = from_env(a->tsm_root, "COFFER_TSM_ROOT");
         a->attestation_root = from_env(a->attestation_root, "COFFER_ATTESTATION_ROOT");
@@ -399,11 +474,14 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 return fail(EXIT_SETUP, "give exactly one PROGRAM to run (try 'coffer-run --help')");
         }
         a->program = argv[optind];
-        if (a->cas == NULL || a->cas_key == NULL || a->policy == NULL || a->service == NULL) {
-                return fail(EXIT_SETUP, "--cas, --cas-key, --policy and --service are required "
-                            "(or COFFER_CAS, COFFER_CAS_KEY, COFFER_POLICY, COFFER_SERVICE)");
+        if (a->cas == NULL || (a->cas_key == NULL && a->cas_policy == NULL) ||
+            a->policy == NULL || a->service == NULL) {
+                return fail(EXIT_SETUP, "--cas, --cas-key (or --cas-policy), --policy and --service "
+                            "are required (or COFFER_CAS, COFFER_CAS_KEY, COFFER_POLICY, "
+                            "COFFER_SERVICE)");
         }
-        if (strlen(a->cas_key) != 64 || strspn(a->cas_key, "0123456789abcdef") != 64) {
+        if (a->cas_key != NULL &&
+            (strlen(a->cas_key) != 64 || strspn(a->cas_key, "0123456789abcdef") != 64)) {
                 return fail(EXIT_SETUP, "--cas-key must be 64 lower-case hex digits");
         }
         if (!cf_ok(provider_choose(a->tee, a->tsm_root, a->attestation_root, &a->choice, err,
@@ -466,6 +544,10 @@ int main(int argc, char **argv)
                             s.code == CF_E_PEER ? " (its key id is not the one given by "
                                                   "--cas-key)"
                                                 : "");
+        }
+        if (a.cas_policy != NULL && (status = attest_cas(c, &a)) != 0) {
+                cf_client_free(c);
+                return status;
         }
         status = activate(c, &a, m, &bundle);
         cf_client_free(c);

@@ -155,3 +155,29 @@ def test_evidence_from_an_untrusted_sim_platform_is_refused(world, tmp_path):
     p = subprocess.run([COFFER_RUN, "--policy", "app/untrusted", "--service", "app",
                         "/usr/bin/env"], capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 0, p.stderr
+
+
+def test_coffer_run_attests_cofferd_instead_of_a_pinned_key(world):
+    import hashlib
+    import subprocess
+    from conftest import COFFER_RUN, COFFERD
+    me = world.key_id()
+    world.create(sim_policy("app/casatt", me, "/usr/bin/env", command=["env"],
+                            env={"X": "y"}))
+    m = hashlib.sha256(open(COFFERD, "rb").read()).hexdigest()
+    exp = world.write("exp.yaml", "name: expect/cofferd\npredecessor: null\nservices:\n"
+                      "  - name: cofferd\n    command: [cofferd]\n    attestation:\n"
+                      "      - {platform: sim, measurement: [\"%s\"]}\n"
+                      "    tolerate: [simulation]\n" % m)
+    env = world.env()
+    del env["COFFER_CAS_KEY"]
+    p = subprocess.run([COFFER_RUN, "--cas-policy", exp, "--policy", "app/casatt", "--service",
+                        "app", "/usr/bin/env"], capture_output=True, text=True, env=env,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "X=y" in p.stdout
+    bad = world.write("bad.yaml", open(exp).read().replace(m, "11" * 32))
+    p = subprocess.run([COFFER_RUN, "--cas-policy", bad, "--policy", "app/casatt", "--service",
+                        "app", "/usr/bin/env"], capture_output=True, text=True, env=env,
+                       timeout=30)
+    assert p.returncode == 125 and "rule[0].measurement" in p.stderr and p.stdout == ""

@@ -140,3 +140,41 @@ def test_measure_matches_sha256(world):
     p = world.coffer("--json", "measure", "/bin/true")
     m = json.loads(p.stdout)[0]["measurement"]
     assert m == hashlib.sha256(open("/bin/true", "rb").read()).hexdigest()
+
+
+def test_cas_attest_with_expectations_pins_the_key(world):
+    import hashlib
+    from conftest import COFFERD
+    world.key_id()
+    m = hashlib.sha256(open(COFFERD, "rb").read()).hexdigest()
+    exp = world.write("cas-expect.yaml",
+                      "name: expect/cofferd\npredecessor: null\nservices:\n"
+                      "  - name: cofferd\n    command: [cofferd]\n    attestation:\n"
+                      "      - {platform: sim, measurement: [\"%s\"]}\n"
+                      "    tolerate: [simulation]\n" % m)
+    env = world.env()
+    del env["COFFER_CAS_KEY"]
+    # without a pin, policy commands need --cas-key
+    p = world.coffer("policy", "history", "x/y", env=env, check=False)
+    assert p.returncode == 2
+    p = world.coffer("cas", "attest", "--policy", exp, env=env)
+    assert "attested" in p.stdout and "pinned" in p.stderr
+    # later commands check the pinned key
+    p = world.coffer("policy", "history", "x/none", env=env, check=False)
+    assert p.returncode == 1 and "no such policy" in p.stderr
+    # a wrong measurement is refused and names the rule
+    bad = world.write("bad-expect.yaml", open(exp).read().replace(m, "00" * 32))
+    p = world.coffer("--json", "cas", "attest", "--policy", bad, env=env, check=False)
+    out = json.loads(p.stdout)
+    assert p.returncode == 1 and out["valid"] is False
+    assert any(c["name"] == "rule[0].measurement" and not c["ok"] for c in out["checks"])
+
+
+def test_cas_attest_refuses_an_untrusted_sim_platform(world, tmp_path):
+    # the client's own sim platform differs from cofferd's: its evidence is not believed
+    env = world.env(COFFER_SIM_DIR=str(tmp_path / "elsewhere"))
+    p = world.coffer("--json", "cas", "attest", "--expect-key", world.cas.key_id, env=env,
+                     check=False)
+    out = json.loads(p.stdout)
+    assert p.returncode == 1
+    assert any(c["name"] == "sim.platform_key" and not c["ok"] for c in out["checks"])
