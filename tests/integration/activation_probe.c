@@ -82,11 +82,13 @@ int main(int argc, char **argv)
         struct cf_client *a, *b;
         uint8_t m[32];
         char *body = NULL;
-        json_t *statuses = json_array(), *bodies = json_array();
+        json_t *statuses, *bodies;
 
         if (argc == 8 && strcmp(argv[1], "raw") == 0) {
                 return send_raw(argv);
         }
+        statuses = json_array();
+        bodies = json_array();
         if (argc != 7 || !cf_ok(cf_crypto_init()) ||
             !cf_ok(cf_hex_decode(cf_slice_str(argv[6]), m, sizeof(m))) ||
             !cf_ok(sim_platform_key_load(NULL, &platform))) {

@@ -43,8 +43,10 @@ static int teardown(void **state)
         char p[160];
 
         (void)state;
-        for (const char *suffix = "\0-wal\0-shm\0"; *suffix || suffix[1]; suffix += strlen(suffix) + 1) {
-                snprintf(p, sizeof(p), "%s%s", g_path, suffix);
+        static const char *const suffixes[] = { "", "-wal", "-shm" };
+
+        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+                snprintf(p, sizeof(p), "%s%s", g_path, suffixes[i]);
                 unlink(p);
         }
         rmdir(g_dir);
