@@ -33,6 +33,8 @@ struct cas_config {
         uint16_t listen_port;
         int threads;              /* 0: one per online CPU */
         const char *anchor;       /* --anchor: "none", "file:PATH", NULL = default file */
+        int sealing;              /* enum cas_sealing_kind; 0 = sim */
+        const char *sealing_path; /* --sealing-path: device or directory of the provider */
         bool verbose;
 };
 
@@ -61,6 +63,11 @@ struct cas {
         size_t n_trusted_sim_keys;
         atomic_ulong collateral_generation; /* bumped on every collateral import or delete */
         struct cas_anchor anchor;           /* freshness of the store (rollback detection) */
+        /* Recovery mode: the sealing key cannot unwrap the data key; only health, version,
+         * attestation and /v1/recovery are served until K shares restore it. */
+        bool recovery_mode;
+        struct cas_recovery_state *recovery;
+        int listen_fd;
         char store_path[1100];
         struct cas_metrics metrics;
         int64_t started_at;
@@ -85,11 +92,23 @@ struct cas_worker {
         unsigned long collateral_generation;
 };
 
-/* datadir.c: creates or loads the data directory (TLS identity, sealing key, data key). */
+/* datadir.c: creates or loads the data directory: TLS identity, sim platform key, own
+ * measurement, then unlocks the store (cas_datadir_unlock). */
 CF_FN cas_datadir_open(struct cas *cas);
+/* Unwraps the data key with the sealing key and checks the store's freshness; when the key
+ * cannot be unwrapped and a recovery bundle exists, sets recovery_mode instead of failing. */
+CF_FN cas_datadir_unlock(struct cas *cas);
+/* Wraps key under this machine's sealing key into datakey.sealed (after recovery). */
+CF_FN cas_datadir_store_data_key(struct cas *cas, const uint8_t key[static 32]);
+/* True when the data directory has a data key already. */
+bool cas_datadir_initialised(const struct cas *cas);
 
-/* server.c */
-CF_FN cas_serve(struct cas *cas);
+/* server.c: binds the listening socket once (and prints the "listening" line), then serves
+ * in the current mode until stopped (returns CF_OK) or until the mode changes. */
+CF_FN cas_listen(struct cas *cas);
+CF_FN cas_serve(struct cas *cas, bool *ret_mode_changed);
+/* Ends the current serving loop so that main continues in another mode. */
+void cas_request_mode_change(void);
 /* Stops every worker loop (signal-safe: only writes to a pipe). */
 void cas_request_stop(void);
 

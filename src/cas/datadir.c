@@ -20,6 +20,8 @@
 #include "base/io.h"
 #include "base/log.h"
 #include "crypto/tls.h"
+#include "cas/recovery.h"
+#include "cas/sealing.h"
 #include "store/keywrap.h"
 #include "store/store.h"
 
@@ -96,31 +98,48 @@ static cf_status tls_identity(struct cas *cas, bool *created)
 
 static cf_status sealing_key(struct cas *cas, uint8_t out[static 32])
 {
-        char path[1100];
-        struct cf_buf b;
+        char path[1100], err[512] = "";
+        enum cas_sealing_kind kind = cas->cfg.sealing ? (enum cas_sealing_kind)cas->cfg.sealing
+                                                      : CAS_SEALING_SIM;
+        const char *where = cas->cfg.sealing_path;
         cf_status s;
 
-        TRY(path_in(cas, "sealing.key", path, sizeof(path)));
-        cf_log_warning("sealing: sim provider: the data key is wrapped by a key file in the data "
-                       "directory; this protects nothing against a local root");
-        cf_buf_init(&b, 64, true);
-        if (!exists(path)) {
-                TRY(cf_random(out, 32));
-                s = cf_write_file_atomic(path, out, 32, 0600);
-                cf_buf_done(&b);
-                return s;
+        if (kind == CAS_SEALING_SIM) {
+                TRY(path_in(cas, "sealing.key", path, sizeof(path)));
+                where = path;
+                cf_log_warning("sealing: sim provider: the data key is wrapped by a key file in "
+                               "the data directory; this protects nothing against a local root");
         }
-        s = cf_read_file(path, 64, &b);
-        if (cf_ok(s) && b.size != 32) {
-                s = cf_fail(CF_E_MALFORMED);
-        }
-        if (cf_ok(s)) {
-                memcpy(out, b.ptr, 32);
-        }
-        cf_buf_done(&b);
+        s = cas_sealing_key(kind, where, NULL, out, err, sizeof(err));
         if (!cf_ok(s)) {
-                cf_log_err("cannot read the sealing key '%s': %s", path, cf_strerror(s));
+                cf_log_err("sealing (%s): %s", cas_sealing_kind_name(kind), err);
         }
+        return s;
+}
+
+bool cas_datadir_initialised(const struct cas *cas)
+{
+        char path[1100];
+
+        return cf_ok(path_in(cas, "datakey.sealed", path, sizeof(path))) && exists(path);
+}
+
+cf_status cas_datadir_store_data_key(struct cas *cas, const uint8_t key[static 32])
+{
+        uint8_t seal[32];
+        CF_WIPE_ON_EXIT(seal);
+        char path[1100];
+        struct cf_buf wrapped;
+        cf_status s;
+
+        TRY(sealing_key(cas, seal));
+        TRY(path_in(cas, "datakey.sealed", path, sizeof(path)));
+        cf_buf_init(&wrapped, 1024, false);
+        s = store_wrap_key(seal, key, &wrapped);
+        if (cf_ok(s)) {
+                s = cf_write_file_atomic(path, wrapped.ptr, wrapped.size, 0600);
+        }
+        cf_buf_done(&wrapped);
         return s;
 }
 
@@ -148,6 +167,16 @@ static cf_status data_key(struct cas *cas)
                 s = cf_read_file(path, 1024, &wrapped);
                 if (cf_ok(s)) {
                         s = store_unwrap_key(seal, cf_buf_slice(&wrapped), cas->data_key->ptr);
+                }
+                if (s.code == CF_E_TAMPERED && cas_recovery_available(cas)) {
+                        cf_log_warning("the sealing key of this machine cannot unwrap the data "
+                                       "key (new hardware or a new cofferd measurement): "
+                                       "RECOVERY MODE, waiting for recovery shares "
+                                       "('coffer cas recover')");
+                        cas->recovery_mode = true;
+                        cas->data_key = cf_secret_free(cas->data_key);
+                        cf_buf_done(&wrapped);
+                        return CF_OK;
                 }
                 if (!cf_ok(s)) {
                         cf_log_err("cannot unwrap the data key '%s': %s (wrong sealing key, or the "
@@ -208,6 +237,18 @@ static cf_status freshness(struct cas *cas)
         return CF_OK;
 }
 
+cf_status cas_datadir_unlock(struct cas *cas)
+{
+        cas->recovery_mode = false;
+        cas->data_key = cf_secret_free(cas->data_key);
+        TRY(data_key(cas));
+        if (cas->recovery_mode) {
+                return CF_OK;
+        }
+        TRY(path_in(cas, "store.db", cas->store_path, sizeof(cas->store_path)));
+        return freshness(cas);
+}
+
 cf_status cas_datadir_open(struct cas *cas)
 {
         bool created = false;
@@ -219,9 +260,6 @@ cf_status cas_datadir_open(struct cas *cas)
                                cas->cfg.data_dir, st.st_mode & 0777);
         }
         TRY(tls_identity(cas, &created));
-        TRY(data_key(cas));
-        TRY(path_in(cas, "store.db", cas->store_path, sizeof(cas->store_path)));
-        TRY(freshness(cas));
         TRY(sim_platform_key_load(NULL, &cas->sim_platform_key));
         /* This machine's sim platform is trusted first; --trust-sim-key adds others. */
         ENSURE(cas->n_trusted_sim_keys < CAS_TRUSTED_SIM_KEYS_MAX, CF_E_LIMIT);
@@ -230,6 +268,7 @@ cf_status cas_datadir_open(struct cas *cas)
         TRY(cf_pkey_ed25519_raw_public(cas->sim_platform_key, cas->trusted_sim_keys[0]));
         cas->n_trusted_sim_keys++;
         TRY(self_measurement(cas));
+        TRY(cas_datadir_unlock(cas));
         if (created) {
                 cf_log_info("initialised data directory '%s'", cas->cfg.data_dir);
         }

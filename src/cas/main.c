@@ -9,9 +9,13 @@
 #include "base/io.h"
 #include "base/log.h"
 #include "cas/cas.h"
+#include "cas/recovery.h"
+#include "cas/sealing.h"
+#include "crypto/tls.h"
 
 static const char g_usage[] =
         "Usage: cofferd [OPTIONS]\n"
+        "       cofferd init --data-dir DIR [--recovery-key FILE ... --recovery-threshold K]\n"
         "\n"
         "The Coffer configuration and attestation service (CAS): stores policies and\n"
         "secrets, attests workloads and releases each workload's configuration only to\n"
@@ -32,8 +36,20 @@ static const char g_usage[] =
         "                         also accept sim evidence signed by this platform key (64\n"
         "                         hex digits, see 'coffer sim-key'); repeatable. By default\n"
         "                         only this machine's sim platform key is trusted\n"
+        "      --sealing KIND     how the data key is sealed to this machine: sim (default: a\n"
+        "                         key file), snp (SEV-SNP derived key), sgx (LibOS sealing key)\n"
+        "      --sealing-path P   the provider's device or directory (snp: /dev/sev-guest,\n"
+        "                         sgx: /dev/attestation/keys)\n"
+        "      --recovery-key F   (init) a recovery holder's certificate or public key (PEM,\n"
+        "                         e.g. their identity.crt); repeat for each holder\n"
+        "      --recovery-threshold K\n"
+        "                         (init) how many holders together can recover the data key\n"
         "  -h, --help             show this help\n"
         "  -V, --version          show the version\n"
+        "\n"
+        "'cofferd init' creates the data directory and, with recovery keys, splits the data\n"
+        "key K of N among them (recovery.json); a later start on a machine whose sealing key\n"
+        "differs waits in recovery mode for K holders to run 'coffer cas recover'.\n"
         "\n"
         "On start it prints 'cofferd key id: HEX' (clients pin it with --cas-key) and\n"
         "'cofferd listening on ADDR:PORT' on standard output. SIGTERM or SIGINT stop it.\n"
@@ -129,6 +145,66 @@ static cf_status load_config(const char *path, struct cas_config *cfg, enum cf_l
         return s;
 }
 
+static int usage_error(const char *msg, const char *arg);
+
+/* cofferd init: creates the data directory and, with recovery keys, the recovery bundle. */
+static int run_init(struct cas *cas, const char *const *files, size_t n, const char *threshold)
+{
+        struct cf_pkey *keys[CAS_RECOVERY_KEYS_MAX] = { 0 };
+        uint64_t k = 0;
+        cf_status s = CF_OK;
+        int status = 0;
+
+        if (cas_datadir_initialised(cas)) {
+                fprintf(stderr, "cofferd: '%s' is initialised already\n", cas->cfg.data_dir);
+                return 1;
+        }
+        if (n > 0 && (threshold == NULL || !cf_ok(cf_parse_u64(threshold, 2, n, &k)))) {
+                return usage_error("--recovery-threshold wants a number from 2 to the number of "
+                                   "--recovery-key",
+                                   threshold);
+        }
+        if (n == 1) {
+                return usage_error("give at least two --recovery-key (or none)", NULL);
+        }
+        for (size_t i = 0; i < n && cf_ok(s); i++) {
+                struct cf_buf pem;
+                cf_buf_init(&pem, 1 << 16, false);
+                s = cf_read_file(files[i], 1 << 16, &pem);
+                if (cf_ok(s)) {
+                        s = cf_pem_public_key(cf_buf_slice(&pem), &keys[i]);
+                }
+                cf_buf_done(&pem);
+                if (!cf_ok(s)) {
+                        fprintf(stderr, "cofferd: --recovery-key '%s': not a PEM certificate or "
+                                "public key (%s)\n", files[i], cf_strerror(s));
+                }
+        }
+        if (cf_ok(s)) {
+                s = cas_datadir_open(cas);
+        }
+        if (cf_ok(s) && n > 0) {
+                s = cas_recovery_create(cas, cas->data_key->ptr, keys, n, (unsigned)k);
+        }
+        for (size_t i = 0; i < n; i++) {
+                cf_pkey_free(keys[i]);
+        }
+        if (!cf_ok(s)) {
+                fprintf(stderr, "cofferd: init failed: %s\n", cf_strerror(s));
+                status = 1;
+        } else {
+                printf("cofferd key id: %s\n", cas->key_id);
+                if (n > 0) {
+                        printf("recovery: data key split %llu of %zu (%s/recovery.json)\n",
+                               (unsigned long long)k, n, cas->cfg.data_dir);
+                }
+        }
+        SSL_CTX_free(cas->tls);
+        cas->data_key = cf_secret_free(cas->data_key);
+        cf_pkey_free(cas->sim_platform_key);
+        return status;
+}
+
 static int usage_error(const char *msg, const char *arg)
 {
         fprintf(stderr, "cofferd: %s%s%s\nTry 'cofferd --help'.\n", msg, arg ? ": " : "",
@@ -146,11 +222,18 @@ int main(int argc, char **argv)
                 { "log-level", required_argument, NULL, 'L' },
                 { "trust-sim-key", required_argument, NULL, 'T' },
                 { "anchor", required_argument, NULL, 'a' },
+                { "sealing", required_argument, NULL, 's' },
+                { "sealing-path", required_argument, NULL, 'S' },
+                { "recovery-key", required_argument, NULL, 'r' },
+                { "recovery-threshold", required_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
         };
         static struct cas cas; /* large; lives for the whole process */
+        const char *recovery_files[CAS_RECOVERY_KEYS_MAX], *threshold = NULL;
+        size_t n_recovery = 0;
+        bool init = false, mode_changed = false;
         enum cf_log_level level = CF_LOG_INFO;
         const char *config = NULL, *data_dir = NULL, *listen = NULL, *threads = NULL,
                    *log_level = NULL;
@@ -178,6 +261,26 @@ int main(int argc, char **argv)
                 case 'a':
                         cas.cfg.anchor = optarg;
                         break;
+                case 's': {
+                        enum cas_sealing_kind kind;
+                        if (!cf_ok(cas_sealing_kind_parse(optarg, &kind))) {
+                                return usage_error("--sealing wants sim, snp or sgx", optarg);
+                        }
+                        cas.cfg.sealing = (int)kind;
+                        break;
+                }
+                case 'S':
+                        cas.cfg.sealing_path = optarg;
+                        break;
+                case 'r':
+                        if (n_recovery >= CAS_RECOVERY_KEYS_MAX) {
+                                return usage_error("too many --recovery-key", NULL);
+                        }
+                        recovery_files[n_recovery++] = optarg;
+                        break;
+                case 'k':
+                        threshold = optarg;
+                        break;
                 case 'T':
                         if (cas.n_trusted_sim_keys >= CAS_TRUSTED_SIM_KEYS_MAX - 1 ||
                             !cf_ok(cf_hex_decode(cf_slice_str(optarg),
@@ -199,8 +302,17 @@ int main(int argc, char **argv)
                         return usage_error("invalid option", NULL);
                 }
         }
+        if (optind < argc && strcmp(argv[optind], "init") == 0) {
+                init = true;
+                optind++;
+        }
         if (optind < argc) {
                 return usage_error("unexpected argument", argv[optind]);
+        }
+        if (!init && (n_recovery > 0 || threshold != NULL)) {
+                return usage_error("--recovery-key and --recovery-threshold belong to 'cofferd "
+                                   "init'",
+                                   NULL);
         }
         snprintf(cas.cfg.listen_host, sizeof(cas.cfg.listen_host), "127.0.0.1");
         cas.cfg.listen_port = 8443;
@@ -236,6 +348,9 @@ int main(int argc, char **argv)
                        "by a key file: this protects nothing against a local root. Use it for "
                        "development and tests only.");
         cas.started_at = (int64_t)time(NULL);
+        if (init) {
+                return run_init(&cas, recovery_files, n_recovery, threshold);
+        }
         s = cas_datadir_open(&cas);
         if (!cf_ok(s)) {
                 fprintf(stderr, "cofferd: cannot open the data directory '%s': %s\n",
@@ -244,7 +359,23 @@ int main(int argc, char **argv)
         }
         printf("cofferd key id: %s\n", cas.key_id);
         fflush(stdout);
-        s = cas_serve(&cas);
+        s = cas_listen(&cas);
+        while (cf_ok(s)) {
+                if (cas.recovery_mode && cas.recovery == NULL) {
+                        s = cas_recovery_begin(&cas);
+                        if (!cf_ok(s)) {
+                                break;
+                        }
+                }
+                s = cas_serve(&cas, &mode_changed);
+                if (!cf_ok(s) || !mode_changed) {
+                        break;
+                }
+                /* Recovery finished: the data key is sealed to this machine now. */
+                cas_recovery_end(&cas);
+                s = cas_datadir_unlock(&cas);
+        }
+        cas_recovery_end(&cas);
         SSL_CTX_free(cas.tls);
         cas.data_key = cf_secret_free(cas.data_key);
         cf_pkey_free(cas.sim_platform_key);

@@ -23,6 +23,7 @@
 #include <event2/thread.h>
 
 #include "base/log.h"
+#include "cas/recovery.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -186,6 +187,26 @@ cf_status cas_request_body(struct evhttp_request *req, size_t max, struct cf_buf
 
 /* ---- routing ----------------------------------------------------------------------- */
 
+/* In recovery mode there is no store: only what recovery needs is served. */
+static void route_recovery(struct cas_worker *w, struct evhttp_request *req, const char *path,
+                           enum evhttp_cmd_type m)
+{
+        if (strcmp(path, "/health") == 0 && m == EVHTTP_REQ_GET) {
+                cas_reply_json(req, 200, json_pack("{s:s}", "status", "recovery"));
+        } else if (strcmp(path, "/version") == 0 && m == EVHTTP_REQ_GET) {
+                cas_api_version(w, req);
+        } else if (strcmp(path, "/cas/attestation") == 0 && m == EVHTTP_REQ_GET) {
+                cas_api_attestation(w, req);
+        } else if (strcmp(path, "/recovery") == 0) {
+                cas_api_recovery(w->cas, req);
+        } else {
+                cas_reply_error(req, 503, "recovery.required",
+                                "cofferd is in recovery mode: its sealing key cannot unwrap the "
+                                "data key; holders of recovery keys must run 'coffer cas recover'",
+                                NULL);
+        }
+}
+
 static void route(struct evhttp_request *req, void *arg)
 {
         struct cas_worker *w = arg;
@@ -200,6 +221,10 @@ static void route(struct evhttp_request *req, void *arg)
                 return;
         }
         path += 3;
+        if (w->cas->recovery_mode) {
+                route_recovery(w, req, path, m);
+                return;
+        }
         if (strcmp(path, "/health") == 0 && m == EVHTTP_REQ_GET) {
                 cas_api_health(w, req);
         } else if (strcmp(path, "/version") == 0 && m == EVHTTP_REQ_GET) {
@@ -208,6 +233,9 @@ static void route(struct evhttp_request *req, void *arg)
                 cas_api_metrics(w, req);
         } else if (strcmp(path, "/cas/attestation") == 0 && m == EVHTTP_REQ_GET) {
                 cas_api_attestation(w, req);
+        } else if (strcmp(path, "/recovery") == 0) {
+                cas_reply_error(req, 404, "recovery.none", "cofferd is not in recovery mode",
+                                NULL);
         } else if (strcmp(path, "/activate") == 0 && m == EVHTTP_REQ_POST) {
                 cas_api_activate(w, req);
         } else if (strcmp(path, "/collateral") == 0 || strncmp(path, "/collateral/", 12) == 0) {
@@ -243,8 +271,10 @@ static cf_status worker_setup(struct cas_worker *w, struct cas *cas, int listen_
         int fd;
 
         w->cas = cas;
-        TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &w->store));
-        store_set_commit_hook(w->store, cas_anchor_note, &cas->anchor);
+        if (!cas->recovery_mode) {
+                TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &w->store));
+                store_set_commit_hook(w->store, cas_anchor_note, &cas->anchor);
+        }
         w->base = event_base_new();
         ENSURE(w->base != NULL, CF_E_NOMEM);
         w->http = evhttp_new(w->base);
@@ -329,12 +359,40 @@ static cf_status listen_socket(const struct cas_config *cfg, int *ret_fd, uint16
 
 static int g_stop_pipe[2] = { -1, -1 };
 
-void cas_request_stop(void)
+static void poke(char c)
 {
         if (g_stop_pipe[1] >= 0) {
-                ssize_t r = write(g_stop_pipe[1], "x", 1);
+                ssize_t r = write(g_stop_pipe[1], &c, 1);
                 (void)r;
         }
+}
+
+void cas_request_stop(void)
+{
+        poke('x');
+}
+
+void cas_request_mode_change(void)
+{
+        poke('m');
+}
+
+cf_status cas_listen(struct cas *cas)
+{
+        uint16_t port = 0;
+
+        TRY_ERRNO(pipe2(g_stop_pipe, O_CLOEXEC));
+        TRY(listen_socket(&cas->cfg, &cas->listen_fd, &port));
+        /* The line tests and scripts wait for; flushed before anything else can happen. */
+        if (strchr(cas->cfg.listen_host, ':') != NULL) {
+                printf("cofferd listening on [%s]:%u\n", cas->cfg.listen_host, port);
+        } else {
+                printf("cofferd listening on %s:%u\n", cas->cfg.listen_host, port);
+        }
+        fflush(stdout);
+        cf_log_info("listening address=%s:%u key_id=%s", cas->cfg.listen_host, port,
+                    cas->key_id);
+        return CF_OK;
 }
 
 static void on_signal(int sig)
@@ -343,16 +401,16 @@ static void on_signal(int sig)
         cas_request_stop();
 }
 
-cf_status cas_serve(struct cas *cas)
+cf_status cas_serve(struct cas *cas, bool *ret_mode_changed)
 {
         pthread_t threads[CAS_MAX_THREADS];
         struct cas_worker workers[CAS_MAX_THREADS];
-        int fd = -1, n = cas->cfg.threads;
-        uint16_t port = 0;
+        int n = cas->cfg.threads;
         cf_status s = CF_OK;
-        char c;
+        char c = 0;
 
         g_cas = cas;
+        *ret_mode_changed = false;
         ENSURE(evthread_use_pthreads() == 0, CF_E_INTERNAL);
         if (n <= 0) {
                 long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -361,41 +419,31 @@ cf_status cas_serve(struct cas *cas)
         if (n > CAS_MAX_THREADS) {
                 n = CAS_MAX_THREADS;
         }
-        TRY_ERRNO(pipe2(g_stop_pipe, O_CLOEXEC));
-        TRY(listen_socket(&cas->cfg, &fd, &port));
         memset(workers, 0, sizeof(workers));
         for (int i = 0; i < n && cf_ok(s); i++) {
-                s = worker_setup(&workers[i], cas, fd);
+                s = worker_setup(&workers[i], cas, cas->listen_fd);
         }
         if (!cf_ok(s)) {
                 cf_log_err("cannot start workers: %s", cf_strerror(s));
                 for (int i = 0; i < n; i++) {
                         worker_teardown(&workers[i]);
                 }
-                close(fd);
                 return s;
         }
         g_workers = workers;
         g_n_workers = n;
-        TRY(cas_anchor_start(&cas->anchor));
+        if (!cas->recovery_mode) {
+                TRY(cas_anchor_start(&cas->anchor));
+        }
         signal(SIGPIPE, SIG_IGN);
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
         for (int i = 0; i < n; i++) {
                 pthread_create(&threads[i], NULL, worker_main, &workers[i]);
         }
-        /* The line tests and scripts wait for; flushed before anything else can happen. */
-        if (strchr(cas->cfg.listen_host, ':') != NULL) {
-                printf("cofferd listening on [%s]:%u\n", cas->cfg.listen_host, port);
-        } else {
-                printf("cofferd listening on %s:%u\n", cas->cfg.listen_host, port);
-        }
-        fflush(stdout);
-        cf_log_info("listening address=%s:%u threads=%d key_id=%s", cas->cfg.listen_host, port, n,
-                    cas->key_id);
+        cf_log_info("serving mode=%s threads=%d", cas->recovery_mode ? "recovery" : "normal", n);
         while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
         }
-        cf_log_info("stopping");
         for (int i = 0; i < n; i++) {
                 event_base_loopexit(workers[i].base, NULL);
         }
@@ -403,7 +451,13 @@ cf_status cas_serve(struct cas *cas)
                 pthread_join(threads[i], NULL);
                 worker_teardown(&workers[i]);
         }
-        cas_anchor_stop(&cas->anchor); /* records the last state before exiting */
-        close(fd);
+        if (!cas->recovery_mode) {
+                cas_anchor_stop(&cas->anchor); /* records the last state before exiting */
+        }
+        *ret_mode_changed = c == 'm';
+        if (!*ret_mode_changed) {
+                cf_log_info("stopping");
+                close(cas->listen_fd);
+        }
         return CF_OK;
 }

@@ -54,3 +54,4 @@ int cmd_cas(struct cli *cli);
 int cmd_evidence(struct cli *cli);
 int cmd_collateral(struct cli *cli);
 int cmd_sim_key(struct cli *cli);
+int cmd_cas_recover(struct cli *cli);

@@ -10,6 +10,7 @@
 #include "base/io.h"
 #include "cli/cli.h"
 #include "client/cas_attest.h"
+#include "crypto/ecies.h"
 #include "policy/policy.h"
 #include "crypto/tls.h"
 
@@ -208,5 +209,100 @@ int cmd_cas(struct cli *cli)
         if (strcmp(sub, "attest") == 0 && cli->argc == 2) {
                 return cas_attest(cli);
         }
-        return cli_usage("usage: coffer cas info | coffer cas attest --expect-key KEYID");
+        if (strcmp(sub, "recover") == 0 && cli->argc == 2) {
+                return cmd_cas_recover(cli);
+        }
+        return cli_usage("usage: coffer cas info | attest --expect-key KEYID | recover");
+}
+
+/* coffer cas recover: sends this person's share of the data key to a cofferd in recovery
+ * mode. The share is decrypted here, with the identity's private key, and travels only over
+ * the pinned TLS connection. */
+int cmd_cas_recover(struct cli *cli)
+{
+        struct cf_buf cert, sealed, plain, b64;
+        CF_CLEANUP(cf_pkey_freep) struct cf_pkey *key = NULL;
+        struct cf_http_response resp;
+        struct cf_client *c;
+        char kid[CF_KEY_ID_HEX], text[512];
+        json_t *bundle = NULL, *share, *req;
+        const char *mine = NULL;
+        char *body = NULL;
+        size_t i;
+        int status = 0;
+
+        cf_buf_init(&cert, 1 << 16, false);
+        if (!cf_ok(cli_identity_load(cli, &cert, &key)) || !cf_ok(cf_pkey_key_id(key, kid))) {
+                cf_buf_done(&cert);
+                return cli_error("no identity in '%s'", cli->identity);
+        }
+        cf_buf_done(&cert);
+        c = cli_connect(cli, true, true);
+        if (c == NULL) {
+                return CLI_EXIT_FAIL;
+        }
+        cf_http_response_init(&resp);
+        if (!cli_request(c, "GET", "/v1/recovery", NULL, cf_slice_make(NULL, 0), &resp) ||
+            resp.status != 200 || (bundle = cf_http_response_json(&resp)) == NULL) {
+                cf_http_error_text(&resp, text, sizeof(text));
+                cf_http_response_done(&resp);
+                cf_client_free(c);
+                return cli_error("cofferd gives no recovery bundle: %s", text);
+        }
+        cf_http_response_done(&resp);
+        json_array_foreach(json_object_get(bundle, "shares"), i, share)
+        {
+                const char *k = json_string_value(json_object_get(share, "key_id"));
+                if (k != NULL && strcmp(k, kid) == 0) {
+                        mine = json_string_value(json_object_get(share, "sealed"));
+                }
+        }
+        if (mine == NULL) {
+                json_decref(bundle);
+                cf_client_free(c);
+                return cli_error("the recovery bundle holds no share for your key %.16s...", kid);
+        }
+        cf_buf_init(&sealed, 8192, false);
+        cf_buf_init(&plain, 256, true);
+        cf_buf_init(&b64, 512, true);
+        if (!cf_ok(cf_base64_decode_buf(cf_slice_str(mine), &sealed)) ||
+            !cf_ok(cf_ecies_open(key, cf_slice_str("coffer-recovery-share-v1"),
+                                 cf_buf_slice(&sealed), &plain)) ||
+            !cf_ok(cf_base64_encode_buf(plain.ptr, plain.size, &b64))) {
+                status = cli_error("your share cannot be decrypted with your identity's key");
+        }
+        json_decref(bundle);
+        cf_buf_done(&sealed);
+        cf_buf_done(&plain);
+        if (status == 0) {
+                req = json_pack("{s:s}", "share", (const char *)b64.ptr);
+                body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+                json_decref(req);
+        }
+        cf_buf_done(&b64);
+        if (status == 0 && body != NULL) {
+                cf_http_response_init(&resp);
+                if (!cli_request(c, "POST", "/v1/recovery", "application/json", cf_slice_str(body),
+                                 &resp)) {
+                        status = CLI_EXIT_FAIL;
+                } else if (resp.status == 200) {
+                        printf("recovered: cofferd has its data key again\n");
+                } else if (resp.status == 202) {
+                        json_t *j = cf_http_response_json(&resp);
+                        printf("share accepted: %lld of %lld received, %lld more needed\n",
+                               (long long)json_integer_value(json_object_get(j, "received")),
+                               (long long)json_integer_value(json_object_get(j, "threshold")),
+                               (long long)json_integer_value(json_object_get(j, "needed")));
+                        json_decref(j);
+                } else {
+                        cf_http_error_text(&resp, text, sizeof(text));
+                        status = cli_error("recovery: %s", text);
+                }
+                cf_http_response_done(&resp);
+        }
+        if (body != NULL) {
+                cf_wipe_free(body, strlen(body));
+        }
+        cf_client_free(c);
+        return status;
 }

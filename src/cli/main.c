@@ -31,6 +31,7 @@ static const char g_usage[] =
         "                              verify cofferd's attestation (fresh nonce, TLS binding,\n"
         "                              trusted platform key, the policy's rules) and pin its\n"
         "                              key id for later commands\n"
+        "  cas recover                 send your recovery share to a cofferd in recovery mode\n"
         "  evidence verify FILE --platform sgx|tdx|snp|sim [--collateral DIR] [--at TIME]\n"
         "                  [--policy FILE --service NAME]\n"
         "                              verify evidence offline and explain every check;\n"

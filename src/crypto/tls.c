@@ -88,6 +88,37 @@ cf_status cf_x509_pem_key_id(struct cf_slice pem, char out[static CF_KEY_ID_HEX]
         return s;
 }
 
+cf_status cf_pem_public_key(struct cf_slice pem, struct cf_pkey **ret)
+{
+        BIO *bio;
+        X509 *x;
+        struct cf_buf der;
+        unsigned char *p = NULL;
+        int n;
+        cf_status s;
+
+        ENSURE(pem.size <= INT32_MAX, CF_E_LIMIT);
+        bio = BIO_new_mem_buf(pem.ptr, (int)pem.size);
+        ENSURE(bio != NULL, CF_E_NOMEM);
+        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (x == NULL) {
+                ERR_clear_error();
+                return cf_pkey_from_pem(pem, false, ret);
+        }
+        n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &p);
+        X509_free(x);
+        ENSURE(n > 0, CF_E_CERT);
+        cf_buf_init(&der, (size_t)n, false);
+        s = cf_buf_append(&der, p, (size_t)n);
+        OPENSSL_free(p);
+        if (cf_ok(s)) {
+                s = cf_pkey_from_spki(cf_buf_slice(&der), ret);
+        }
+        cf_buf_done(&der);
+        return s;
+}
+
 static int accept_any_cert(int preverify, X509_STORE_CTX *ctx)
 {
         /* Identity is the key id, checked by the application after the handshake; TLS has

@@ -22,6 +22,8 @@ CF_FN cf_x509_self_signed(const struct cf_pkey *key, const char *common_name, in
                           struct cf_buf *out);
 /* Key id of the (first) certificate in a PEM text. */
 CF_FN cf_x509_pem_key_id(struct cf_slice pem, char out[static CF_KEY_ID_HEX]);
+/* The public key of the (first) certificate in a PEM text, or of a PEM public key (SPKI). */
+CF_FN cf_pem_public_key(struct cf_slice pem, struct cf_pkey **ret);
 /* Key id of a certificate object. */
 CF_FN cf_x509_key_id(X509 *cert, char out[static CF_KEY_ID_HEX]);
 
