@@ -215,6 +215,9 @@ static cf_status build_bundle(struct activation *a, json_t **ret)
                                                         "mode", (int)f->mode, "content", v));
                 }
         }
+        if (cf_ok(s)) {
+                s = cas_volumes_bundle(a->w, a->policy, svc, b);
+        }
         if (cf_ok(s) && svc->working_dir != NULL) {
                 json_object_set_new(b, "working_dir", json_string(svc->working_dir));
         }

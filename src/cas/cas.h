@@ -166,5 +166,13 @@ CF_FN cas_secrets_provision(struct cas_worker *w, const struct policy *p,
 CF_FN cas_secret_value(struct cas_worker *w, const struct policy *p, const char *name,
                        struct cf_buf *out);
 
+/* volumes.c: volume keys (made when a policy version is stored), activation bundle entries,
+ * and the two-phase tag endpoint POST|GET /v1/volumes/POLICY/VOLUME/tag. */
+CF_FN cas_volumes_provision(struct cas_worker *w, const struct policy *p);
+struct policy_service;
+CF_FN cas_volumes_bundle(struct cas_worker *w, const struct policy *p,
+                         const struct policy_service *svc, json_t *bundle);
+void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const char *rest);
+
 /* Logs a store failure with what was asked; counts tampering. */
 void cas_log_store_error(struct cas *cas, cf_status s, const char *table, const char *key);

@@ -248,6 +248,9 @@ static cf_status write_version(struct cas_worker *w, const char *name, uint64_t 
         if (cf_ok(s) && p != NULL) {
                 s = cas_secrets_provision(w, p, previous);
         }
+        if (cf_ok(s) && p != NULL) {
+                s = cas_volumes_provision(w, p);
+        }
         if (cf_ok(s)) {
                 s = store_commit(w->store);
         }

@@ -238,6 +238,8 @@ static void route(struct evhttp_request *req, void *arg)
                                 NULL);
         } else if (strcmp(path, "/activate") == 0 && m == EVHTTP_REQ_POST) {
                 cas_api_activate(w, req);
+        } else if (strncmp(path, "/volumes/", 9) == 0) {
+                cas_api_volumes(w, req, path + 8);
         } else if (strcmp(path, "/collateral") == 0 || strncmp(path, "/collateral/", 12) == 0) {
                 cas_api_collateral(w, req, path + 11);
         } else if (strcmp(path, "/policies") == 0 || strncmp(path, "/policies/", 10) == 0) {

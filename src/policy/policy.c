@@ -865,6 +865,156 @@ static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
         pop(v);
 }
 
+/* ---- volumes -------------------------------------------------------------------------- */
+
+static const char *const volume_rollbacks[] = {[POLICY_VOLUME_PROTECTED] = "protected",
+                                               [POLICY_VOLUME_REINITIALIZABLE] = "reinitializable",
+                                               [POLICY_VOLUME_EPHEMERAL] = "ephemeral"};
+
+const char *policy_volume_rollback_name(enum policy_volume_rollback r)
+{
+        if (r < POLICY_VOLUME_PROTECTED || r > POLICY_VOLUME_EPHEMERAL) {
+                return NULL;
+        }
+        return volume_rollbacks[r];
+}
+
+static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t idx)
+{
+        static const char *const keys[] = {"name", "rollback", NULL};
+        struct policy_volume *vol = &p->volumes[idx];
+        json_t *j;
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, keys);
+        vol->rollback = POLICY_VOLUME_PROTECTED;
+        if ((j = get(v, obj, "name", true)) != NULL) {
+                push_key(v, obj, "name");
+                s = want_string(v, j);
+                if (s != NULL && !service_name_ok(s)) {
+                        verr(v, false,
+                             "invalid volume name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        for (size_t k = 0; k < idx; k++) {
+                                if (p->volumes[k].name != NULL &&
+                                    strcmp(p->volumes[k].name, s) == 0) {
+                                        verr(v, false, "duplicate volume %s", ESC(s, esc));
+                                }
+                        }
+                        vol->name = vdup(v, s);
+                }
+                pop(v);
+        }
+        if ((j = get(v, obj, "rollback", false)) != NULL) {
+                push_key(v, obj, "rollback");
+                s = want_string(v, j);
+                vol->rollback = 0;
+                for (int r = POLICY_VOLUME_PROTECTED; s != NULL && r <= POLICY_VOLUME_EPHEMERAL;
+                     r++) {
+                        if (strcmp(s, volume_rollbacks[r]) == 0) {
+                                vol->rollback = (enum policy_volume_rollback)r;
+                        }
+                }
+                if (s != NULL && vol->rollback == 0) {
+                        verr(v, false,
+                             "unknown rollback %s (expected protected, reinitializable or "
+                             "ephemeral)",
+                             ESC(s, esc));
+                }
+                pop(v);
+        }
+}
+
+static void parse_volumes(struct vctx *v, json_t *root, struct policy *p)
+{
+        json_t *j = get(v, root, "volumes", false);
+        size_t n;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "volumes");
+        if (want_list(v, j, 0, POLICY_VOLUMES_MAX, "volumes")) {
+                n = json_array_size(j);
+                p->volumes = vcalloc(v, n, sizeof(*p->volumes));
+                if (p->volumes != NULL) {
+                        p->n_volumes = n;
+                        for (size_t i = 0; i < n; i++) {
+                                json_t *item = json_array_get(j, i);
+                                push_index(v, j, i);
+                                if (want_object(v, item)) {
+                                        parse_volume(v, item, p, i);
+                                }
+                                pop(v);
+                        }
+                }
+        }
+        pop(v);
+}
+
+/* A service's mounts: each names a declared volume and an absolute path, no path twice. */
+static void parse_mounts(struct vctx *v, json_t *j, const struct policy *p,
+                         struct policy_service *svc)
+{
+        static const char *const keys[] = {"volume", "path", NULL};
+        char esc[ESC_SIZE];
+        size_t n;
+
+        if (!want_list(v, j, 0, POLICY_VOLUMES_MAX, "volume mounts")) {
+                return;
+        }
+        n = json_array_size(j);
+        svc->mounts = vcalloc(v, n, sizeof(*svc->mounts));
+        if (svc->mounts == NULL) {
+                return;
+        }
+        svc->n_mounts = n;
+        for (size_t i = 0; i < n; i++) {
+                json_t *item = json_array_get(j, i), *f;
+                const char *s;
+
+                push_index(v, j, i);
+                if (!want_object(v, item)) {
+                        pop(v);
+                        continue;
+                }
+                check_keys(v, item, keys);
+                if ((f = get(v, item, "volume", true)) != NULL) {
+                        push_key(v, item, "volume");
+                        s = want_string(v, f);
+                        if (s != NULL && policy_find_volume(p, s) == NULL) {
+                                verr(v, false, "no volume named %s in 'volumes'", ESC(s, esc));
+                        } else if (s != NULL) {
+                                svc->mounts[i].volume = vdup(v, s);
+                        }
+                        pop(v);
+                }
+                if ((f = get(v, item, "path", true)) != NULL) {
+                        push_key(v, item, "path");
+                        s = want_string(v, f);
+                        if (s != NULL && !path_ok(s, false)) {
+                                verr(v, false,
+                                     "invalid mount path %s: expected an absolute path without "
+                                     "empty, '.' or '..' components (not /)",
+                                     ESC(s, esc));
+                        } else if (s != NULL) {
+                                for (size_t k = 0; k < i; k++) {
+                                        if (svc->mounts[k].path != NULL &&
+                                            strcmp(svc->mounts[k].path, s) == 0) {
+                                                verr(v, false, "path %s is mounted twice",
+                                                     ESC(s, esc));
+                                        }
+                                }
+                                svc->mounts[i].path = vdup(v, s);
+                        }
+                        pop(v);
+                }
+                pop(v);
+        }
+}
+
 /* ---- services -------------------------------------------------------------------------- */
 
 static void parse_env(struct vctx *v, json_t *j, struct policy_service *svc)
@@ -1535,7 +1685,7 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
 {
         static const char *const keys[] = {
             "name",        "command",  "environment", "passthrough_env", "working_dir", "files",
-            "attestation", "tolerate", NULL};
+            "volumes",     "attestation", "tolerate", NULL};
         struct policy_service *svc = &p->services[idx];
         json_t *j;
         const char *s;
@@ -1611,6 +1761,11 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
                 parse_files(v, j, svc);
                 pop(v);
         }
+        if ((j = get(v, obj, "volumes", false)) != NULL) {
+                push_key(v, obj, "volumes");
+                parse_mounts(v, j, p, svc);
+                pop(v);
+        }
         if ((j = get(v, obj, "attestation", true)) != NULL) {
                 push_key(v, obj, "attestation");
                 parse_rules(v, j, svc);
@@ -1653,8 +1808,8 @@ static void parse_services(struct vctx *v, json_t *root, struct policy *p)
 
 static void validate(struct vctx *v, json_t *root, struct policy *p)
 {
-        static const char *const keys[] = {"name",     "predecessor", "access",
-                                           "services", "secrets",     NULL};
+        static const char *const keys[] = {"name",    "predecessor", "access", "services",
+                                           "secrets", "volumes",     NULL};
 
         if (!json_is_object(root)) {
                 verr(v, false, "expected a mapping at the top level, got %s", type_name(root));
@@ -1666,6 +1821,8 @@ static void validate(struct vctx *v, json_t *root, struct policy *p)
         parse_access(v, root, p);
         /* Secrets first: placeholders in services are checked against their names. */
         parse_secrets(v, root, p);
+        /* Volumes before services, whose mounts name them. */
+        parse_volumes(v, root, p);
         parse_services(v, root, p);
 }
 
@@ -1847,6 +2004,11 @@ static void service_done(struct policy_service *s)
                 rule_done(&s->rules[i]);
         }
         free(s->rules);
+        for (size_t i = 0; s->mounts != NULL && i < s->n_mounts; i++) {
+                free(s->mounts[i].volume);
+                free(s->mounts[i].path);
+        }
+        free(s->mounts);
 }
 
 struct policy *policy_free(struct policy *p)
@@ -1868,6 +2030,10 @@ struct policy *policy_free(struct policy *p)
                 cf_wipe_free(s->value, s->value_size);
         }
         free(p->secrets);
+        for (size_t i = 0; p->volumes != NULL && i < p->n_volumes; i++) {
+                free(p->volumes[i].name);
+        }
+        free(p->volumes);
         free(p);
         return NULL;
 }
@@ -1892,6 +2058,16 @@ const struct policy_secret *policy_find_secret(const struct policy *p, const cha
         for (size_t i = 0; p != NULL && name != NULL && i < p->n_secrets; i++) {
                 if (strcmp(p->secrets[i].name, name) == 0) {
                         return &p->secrets[i];
+                }
+        }
+        return NULL;
+}
+
+const struct policy_volume *policy_find_volume(const struct policy *p, const char *name)
+{
+        for (size_t i = 0; p != NULL && name != NULL && i < p->n_volumes; i++) {
+                if (p->volumes[i].name != NULL && strcmp(p->volumes[i].name, name) == 0) {
+                        return &p->volumes[i];
                 }
         }
         return NULL;
@@ -2078,6 +2254,14 @@ static cf_status service_json(const struct policy_service *s, json_t **ret)
                 TRY(jset(f, "content", json_string(s->files[i].content)));
         }
         TRY(jset(o, "files", TAKE_PTR(files)));
+        if (s->n_mounts > 0) {
+                json_t *mounts = json_array();
+                TRY(jset(o, "volumes", mounts));
+                for (size_t i = 0; i < s->n_mounts; i++) {
+                        TRY(jappend(mounts, json_pack("{s:s, s:s}", "volume", s->mounts[i].volume,
+                                                      "path", s->mounts[i].path)));
+                }
+        }
         for (size_t i = 0; i < s->n_rules; i++) {
                 TRY(rule_json(&s->rules[i], &tmp));
                 TRY(jappend(rules, tmp));
@@ -2145,6 +2329,15 @@ cf_status policy_to_json(const struct policy *p, json_t **ret)
                 TRY(jappend(secrets, tmp));
         }
         TRY(jset(o, "secrets", TAKE_PTR(secrets)));
+        if (p->n_volumes > 0) {
+                json_t *vols = json_array();
+                TRY(jset(o, "volumes", vols));
+                for (size_t i = 0; i < p->n_volumes; i++) {
+                        TRY(jappend(vols, json_pack("{s:s, s:s}", "name", p->volumes[i].name,
+                                                    "rollback",
+                                                    volume_rollbacks[p->volumes[i].rollback])));
+                }
+        }
         *ret = TAKE_PTR(o);
         return CF_OK;
 }

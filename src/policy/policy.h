@@ -43,6 +43,8 @@
 #define POLICY_CHARSET_MIN       2
 #define POLICY_CHARSET_MAX       95
 #define POLICY_FILE_MODE_DEFAULT 0400u
+#define POLICY_VOLUMES_MAX       64
+#define POLICY_VOLUME_NAME_MAX   64
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -174,6 +176,22 @@ struct policy_rule {
         size_t n_advisories;
 };
 
+/* Shielded volumes (docs/formats/volume.md): what a rollback of the volume means. */
+enum policy_volume_rollback {
+        POLICY_VOLUME_PROTECTED = 1,  /* an unexpected tag is refused as a rollback */
+        POLICY_VOLUME_REINITIALIZABLE, /* an unexpected tag may be replaced by a new volume */
+        POLICY_VOLUME_EPHEMERAL,       /* no freshness: any tag is accepted */
+};
+struct policy_volume {
+        char *name; /* [A-Za-z0-9][A-Za-z0-9._-]{0,63}, unique */
+        enum policy_volume_rollback rollback;
+};
+/* A service mounts a volume at an absolute path. */
+struct policy_mount {
+        char *volume;
+        char *path;
+};
+
 struct policy_service {
         char *name;
         char **command;
@@ -187,6 +205,8 @@ struct policy_service {
         size_t n_files;
         struct policy_rule *rules;
         size_t n_rules;
+        struct policy_mount *mounts;
+        size_t n_mounts;
         bool tolerate_simulation;
         bool tolerate_debug;
         bool tolerate_outdated_tcb;
@@ -204,6 +224,8 @@ struct policy {
         size_t n_services;
         struct policy_secret *secrets;
         size_t n_secrets;
+        struct policy_volume *volumes;
+        size_t n_volumes;
 };
 
 /* ---- API ------------------------------------------------------------------------------- */
@@ -227,6 +249,8 @@ CF_FN policy_digest(struct cf_slice text, char out[static 65]);
 
 /* Lookups by exact name; the result is borrowed from p (NULL when absent). */
 const struct policy_service *policy_find_service(const struct policy *p, const char *name);
+const struct policy_volume *policy_find_volume(const struct policy *p, const char *name);
+const char *policy_volume_rollback_name(enum policy_volume_rollback r);
 const struct policy_secret *policy_find_secret(const struct policy *p, const char *name);
 
 /* True when key_id (lower-case hex) is in the read or update list. */
