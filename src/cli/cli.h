@@ -26,6 +26,7 @@ struct cli {
         const char *policy_file;        /* evidence verify --policy */
         const char *service;            /* evidence verify --service */
         const char *trust_sim_key;      /* cas attest --trust-sim-key */
+        const char *key_file;           /* volume --key-file */
         int argc;             /* the command's own arguments */
         char **argv;
 };
@@ -55,3 +56,4 @@ int cmd_evidence(struct cli *cli);
 int cmd_collateral(struct cli *cli);
 int cmd_sim_key(struct cli *cli);
 int cmd_cas_recover(struct cli *cli);
+int cmd_volume(struct cli *cli);

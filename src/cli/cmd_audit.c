@@ -135,7 +135,8 @@ static int audit_fetch(struct cli *cli)
         if (status == 0 && !cf_ok(audit_verify_chain(doc, NULL, &v))) {
                 status = cli_error("the downloaded chain does not verify: %s", v.message);
         } else if (status == 0) {
-                fprintf(stderr, "coffer: fetched %llu entries; head %s (seq %llu) signed at %s "
+                fprintf(stderr,
+                        "coffer: fetched %llu entries; head %s (seq %llu) signed at %s "
                         "by audit key %s\n",
                         (unsigned long long)v.n_entries, v.head_hash,
                         (unsigned long long)v.head_seq, v.head_time, v.audit_key);
@@ -180,8 +181,7 @@ static void print_verdict(const char *file, cf_status s, const struct audit_verd
         if (cf_ok(s)) {
                 printf("%s: %s\n  audit key %s\n", file, v->message, v->audit_key);
         } else {
-                printf("%s: INVALID (%s): %s\n", file, audit_problem_name(v->problem),
-                       v->message);
+                printf("%s: INVALID (%s): %s\n", file, audit_problem_name(v->problem), v->message);
         }
 }
 
@@ -242,12 +242,12 @@ static int audit_verify(struct cli *cli)
                         json_t *a = verdict_json(cli->against, sa, &va);
                         if (cf_ok(sa)) {
                                 json_object_set_new(
-                                        a, "comparison",
-                                        json_pack("{s:b, s:s, s:o, s:s}", "consistent", cf_ok(sc),
-                                                  "problem", audit_problem_name(vc.problem), "seq",
-                                                  vc.seq ? json_integer((json_int_t)vc.seq)
-                                                         : json_null(),
-                                                  "message", vc.message));
+                                    a, "comparison",
+                                    json_pack("{s:b, s:s, s:o, s:s}", "consistent", cf_ok(sc),
+                                              "problem", audit_problem_name(vc.problem), "seq",
+                                              vc.seq ? json_integer((json_int_t)vc.seq)
+                                                     : json_null(),
+                                              "message", vc.message));
                         }
                         json_object_set_new(out, "against", a);
                 }

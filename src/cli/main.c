@@ -32,6 +32,9 @@ static const char g_usage[] =
         "                              trusted platform key, the policy's rules) and pin its\n"
         "                              key id for later commands\n"
         "  cas recover                 send your recovery share to a cofferd in recovery mode\n"
+        "  volume ls DIR [PATH] | cat DIR PATH | verify DIR --key-file FILE\n"
+        "                              read a shielded volume offline with its key; verify\n"
+        "                              lists every corrupt chunk, tree node and file\n"
         "  evidence verify FILE --platform sgx|tdx|snp|sim [--collateral DIR] [--at TIME]\n"
         "                  [--policy FILE --service NAME]\n"
         "                              verify evidence offline and explain every check;\n"
@@ -222,6 +225,7 @@ int main(int argc, char **argv)
                 { "policy", required_argument, NULL, 'O' },
                 { "service", required_argument, NULL, 'S' },
                 { "trust-sim-key", required_argument, NULL, 'T' },
+                { "key-file", required_argument, NULL, 'F' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -269,6 +273,9 @@ int main(int argc, char **argv)
                 case 'T':
                         cli.trust_sim_key = optarg;
                         break;
+                case 'F':
+                        cli.key_file = optarg;
+                        break;
                 case 'h':
                         fputs(g_usage, stdout);
                         return 0;
@@ -314,6 +321,9 @@ int main(int argc, char **argv)
         }
         if (strcmp(cmd, "collateral") == 0) {
                 return cmd_collateral(&cli);
+        }
+        if (strcmp(cmd, "volume") == 0) {
+                return cmd_volume(&cli);
         }
         if (strcmp(cmd, "sim-key") == 0) {
                 return cmd_sim_key(&cli);
