@@ -79,9 +79,19 @@ cf_status cf_sha256_hex(struct cf_slice data, char out[static CF_KEY_ID_HEX])
 cf_status cf_hkdf_sha256(struct cf_slice ikm, struct cf_slice salt, struct cf_slice info,
                          uint8_t *out, size_t out_size)
 {
+        static const uint8_t empty[1] = { 0 };
         EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
         size_t n = out_size;
         bool ok;
+
+        /* OpenSSL refuses a NULL pointer even with a zero length: an empty salt or info
+         * is passed as a pointer to nothing. */
+        if (salt.ptr == NULL) {
+                salt = cf_slice_make(empty, 0);
+        }
+        if (info.ptr == NULL) {
+                info = cf_slice_make(empty, 0);
+        }
 
         ENSURE(ctx != NULL, CF_E_NOMEM);
         ok = EVP_PKEY_derive_init(ctx) == 1 &&

@@ -64,6 +64,23 @@ static void test_hkdf_rfc5869_case1(void **state)
                                  "34007208d5b887185865");
 }
 
+static void test_hkdf_empty_salt(void **state)
+{
+        uint8_t a[32], b[32];
+
+        (void)state;
+        /* RFC 5869: an absent salt is a string of zeros; NULL and "" must both work alike. */
+        assert_int_equal(cf_hkdf_sha256(cf_slice_str("ikm"), cf_slice_make(NULL, 0),
+                                        cf_slice_str("info"), a, sizeof(a))
+                                 .code,
+                         0);
+        assert_int_equal(cf_hkdf_sha256(cf_slice_str("ikm"), cf_slice_make("", 0),
+                                        cf_slice_str("info"), b, sizeof(b))
+                                 .code,
+                         0);
+        assert_memory_equal(a, b, sizeof(a));
+}
+
 static void test_aead_round_trip_and_tamper(void **state)
 {
         uint8_t key[32], other[32];
@@ -233,6 +250,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sha_known_answers),
                 cmocka_unit_test(test_hkdf_rfc5869_case1),
+                cmocka_unit_test(test_hkdf_empty_salt),
                 cmocka_unit_test(test_aead_round_trip_and_tamper),
                 cmocka_unit_test(test_signatures),
                 cmocka_unit_test(test_pem_round_trip_and_garbage),
