@@ -19,6 +19,7 @@
 #include "attest/snp/snp.h"
 #include "base/codec.h"
 #include "base/log.h"
+#include "cas/audit.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 
@@ -237,6 +238,26 @@ static cf_status build_bundle(struct activation *a, json_t **ret)
         return CF_OK;
 }
 
+/* The audit entry of a decision: names, the measurement and the failed checks' names; never
+ * evidence bytes or anything of the bundle. A failed append is logged by the audit module. */
+static void audit_decision(struct activation *a, bool granted, const char *why)
+{
+        json_t *failed = json_array();
+
+        for (size_t i = 0; failed != NULL && i < a->res.checks.n; i++) {
+                if (!a->res.checks.items[i].ok) {
+                        json_array_append_new(failed, json_string(a->res.checks.items[i].name));
+                }
+        }
+        cf_ignore(cas_audit_append(
+                a->w, granted ? "activation.granted" : "activation.refused", "workload",
+                json_pack("{s:s?, s:s?, s:I, s:s?, s:s?, s:s?, s:o*}", "policy", a->policy_name,
+                          "service", a->service_name, "version", (json_int_t)a->version,
+                          "platform", attest_platform_name(a->platform), "measurement",
+                          a->measurement[0] ? a->measurement : NULL, "reason", why,
+                          "failed_checks", failed)));
+}
+
 static void refuse(struct activation *a, const char *why)
 {
         json_t *failed = NULL;
@@ -253,6 +274,7 @@ static void refuse(struct activation *a, const char *why)
                     attest_platform_name(a->platform) ? attest_platform_name(a->platform) : "-",
                     a->measurement[0] ? a->measurement : "-", attest_checks_failed(&a->res.checks),
                     why);
+        audit_decision(a, false, why);
         cas_reply_error(a->req, 403, "activation.refused", msg,
                         json_pack("{s:o}", "checks", failed));
 }
@@ -341,6 +363,7 @@ static void activate(struct activation *a, json_t *body)
                     "measurement=%.16s",
                     a->policy_name, (unsigned long long)a->version, a->service_name,
                     attest_platform_name(a->platform), a->measurement);
+        audit_decision(a, true, NULL);
         cas_reply_json_secret(a->req, 200, bundle);
 }
 

@@ -13,6 +13,7 @@
 #include "attest/sim.h"
 #include "base/codec.h"
 #include "base/log.h"
+#include "cas/audit.h"
 
 void cas_api_health(struct cas_worker *w, struct evhttp_request *req)
 {
@@ -77,7 +78,7 @@ void cas_api_metrics(struct cas_worker *w, struct evhttp_request *req)
 }
 
 /* GET /v1/cas/attestation?nonce=HEX: sim evidence over cofferd's measurement whose report
- * data binds the key id of its TLS certificate and the client's nonce. */
+ * data binds the key id of its TLS certificate, its audit key and the client's nonce. */
 void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
 {
         struct evkeyvalq q;
@@ -86,6 +87,8 @@ void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
         uint8_t nonce[CAS_NONCE_MAX], rd[64];
         size_t nonce_size;
         struct cf_buf ev, b64;
+        uint8_t audit_key[AUDIT_KEY_SIZE];
+        char audit_hex[2 * AUDIT_KEY_SIZE + 1];
         cf_status s;
 
         TAILQ_INIT(&q);
@@ -107,7 +110,10 @@ void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
         evhttp_clear_headers(&q);
         cf_buf_init(&ev, 1024, false);
         cf_buf_init(&b64, 2048, false);
-        s = sim_cas_report_data(w->cas->key_id_raw, cf_slice_make(nonce, nonce_size), rd);
+        cas_audit_public_key(audit_key);
+        cf_hex_encode(audit_key, sizeof(audit_key), audit_hex, sizeof(audit_hex));
+        s = audit_cas_report_data(w->cas->key_id_raw, audit_key, cf_slice_make(nonce, nonce_size),
+                                  rd);
         if (cf_ok(s)) {
                 s = sim_evidence_make(w->cas->sim_platform_key, w->cas->self_measurement, rd, &ev);
         }
@@ -118,8 +124,9 @@ void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
                 cas_reply_status(req, s, "attestation");
         } else {
                 cas_reply_json(req, 200,
-                               json_pack("{s:s, s:{s:s, s:s}}", "key_id", w->cas->key_id,
-                                         "evidence", "type", "sim", "data", (char *)b64.ptr));
+                               json_pack("{s:s, s:s, s:{s:s, s:s}}", "key_id", w->cas->key_id,
+                                         "audit_key", audit_hex, "evidence", "type", "sim",
+                                         "data", (char *)b64.ptr));
         }
         cf_buf_done(&ev);
         cf_buf_done(&b64);

@@ -20,6 +20,7 @@
 
 #include "base/codec.h"
 #include "base/log.h"
+#include "cas/audit.h"
 #include "store/store.h"
 
 #define COLLATERAL_TABLE "collateral"
@@ -206,6 +207,9 @@ static void collateral_import(struct cas_worker *w, struct evhttp_request *req, 
         atomic_fetch_add(&w->cas->collateral_generation, 1);
         cf_log_info("collateral imported digest=%.16s kind=%s name=%s by=%.16s", digest, kind, nm,
                     caller);
+        cf_ignore(cas_audit_append(w, "collateral.import", caller,
+                                   json_pack("{s:s, s:s, s:s}", "digest", digest, "kind", kind,
+                                             "name", nm))); /* a failure is logged there */
         cas_reply_json(req, 201, json_pack("{s:s, s:s, s:s, s:b}", "digest", digest, "name", nm,
                                            "kind", kind, "existed", 0));
 }
@@ -281,6 +285,8 @@ static void collateral_delete(struct cas_worker *w, struct evhttp_request *req, 
         }
         atomic_fetch_add(&w->cas->collateral_generation, 1);
         cf_log_info("collateral deleted digest=%.16s by=%.16s", digest, caller);
+        cf_ignore(cas_audit_append(w, "collateral.delete", caller,
+                                   json_pack("{s:s}", "digest", digest)));
         cas_reply_json(req, 200, json_pack("{s:s, s:b}", "digest", digest, "deleted", 1));
 }
 

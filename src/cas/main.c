@@ -8,6 +8,7 @@
 #include "base/codec.h"
 #include "base/io.h"
 #include "base/log.h"
+#include "cas/audit.h"
 #include "cas/cas.h"
 #include "cas/recovery.h"
 #include "cas/sealing.h"
@@ -357,6 +358,14 @@ int main(int argc, char **argv)
                         cas.cfg.data_dir, cf_strerror(s));
                 return 1;
         }
+        if (!cas.recovery_mode) {
+                s = cas_audit_init(&cas);
+                if (!cf_ok(s)) {
+                        fprintf(stderr, "cofferd: cannot open the audit chain: %s\n",
+                                cf_strerror(s));
+                        return 1;
+                }
+        }
         printf("cofferd key id: %s\n", cas.key_id);
         fflush(stdout);
         s = cas_listen(&cas);
@@ -374,8 +383,12 @@ int main(int argc, char **argv)
                 /* Recovery finished: the data key is sealed to this machine now. */
                 cas_recovery_end(&cas);
                 s = cas_datadir_unlock(&cas);
+                if (cf_ok(s)) {
+                        s = cas_audit_init(&cas); /* the store is readable now */
+                }
         }
         cas_recovery_end(&cas);
+        cas_audit_done();
         SSL_CTX_free(cas.tls);
         cas.data_key = cf_secret_free(cas.data_key);
         cf_pkey_free(cas.sim_platform_key);

@@ -16,6 +16,7 @@
 
 #include "base/codec.h"
 #include "base/log.h"
+#include "cas/audit.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
@@ -334,6 +335,12 @@ static void policy_create(struct cas_worker *w, struct evhttp_request *req)
         atomic_fetch_add(&w->cas->metrics.policies_created, 1);
         cf_log_info("policy created name=%s version=%llu digest=%.16s creator=%.16s", p->name,
                     (unsigned long long)version, r.digest, caller);
+        /* After the commit: the audit module writes through its own store handle. */
+        cf_ignore(cas_audit_append(w, "policy.create", caller,
+                                   json_pack("{s:s, s:I, s:s, s:s?}", "policy", p->name, "version",
+                                             (json_int_t)version, "digest", r.digest,
+                                             "predecessor",
+                                             r.predecessor[0] ? r.predecessor : NULL)));
         cas_reply_json(req, 201, record_summary(p->name, &r));
 out:
         cas_policy_record_done(&r);
@@ -444,6 +451,10 @@ static void policy_update(struct cas_worker *w, struct evhttp_request *req, cons
         atomic_fetch_add(&w->cas->metrics.policies_updated, 1);
         cf_log_info("policy updated name=%s version=%llu digest=%.16s by=%.16s", name,
                     (unsigned long long)r.version, r.digest, caller);
+        cf_ignore(cas_audit_append(w, "policy.update", caller,
+                                   json_pack("{s:s, s:I, s:s, s:s}", "policy", name, "version",
+                                             (json_int_t)r.version, "digest", r.digest,
+                                             "predecessor", r.predecessor)));
         cas_reply_json(req, 200, record_summary(name, &r));
 out:
         cas_policy_record_done(&cur);
@@ -485,6 +496,10 @@ static void policy_delete(struct cas_worker *w, struct evhttp_request *req, cons
         atomic_fetch_add(&w->cas->metrics.policies_deleted, 1);
         cf_log_info("policy deleted name=%s version=%llu by=%.16s", name,
                     (unsigned long long)r.version, caller);
+        cf_ignore(cas_audit_append(w, "policy.delete", caller,
+                                   json_pack("{s:s, s:I, s:s, s:s}", "policy", name, "version",
+                                             (json_int_t)r.version, "digest", r.digest,
+                                             "predecessor", r.predecessor)));
         cas_reply_json(req, 200, record_summary(name, &r));
 out:
         cas_policy_record_done(&cur);

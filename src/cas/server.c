@@ -23,6 +23,7 @@
 #include <event2/thread.h>
 
 #include "base/log.h"
+#include "cas/audit.h"
 #include "cas/recovery.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
@@ -242,6 +243,8 @@ static void route(struct evhttp_request *req, void *arg)
                 cas_api_volumes(w, req, path + 8);
         } else if (strcmp(path, "/collateral") == 0 || strncmp(path, "/collateral/", 12) == 0) {
                 cas_api_collateral(w, req, path + 11);
+        } else if (strcmp(path, "/audit") == 0 || strncmp(path, "/audit/", 7) == 0) {
+                cas_api_audit(w, req, path + 6);
         } else if (strcmp(path, "/policies") == 0 || strncmp(path, "/policies/", 10) == 0) {
                 cas_api_policies(w, req, path + 9);
         } else {

@@ -26,6 +26,9 @@ struct cli {
         const char *policy_file;        /* evidence verify --policy */
         const char *service;            /* evidence verify --service */
         const char *trust_sim_key;      /* cas attest --trust-sim-key */
+        const char *out;                /* audit fetch --out */
+        const char *against;            /* audit verify --against */
+        const char *audit_key;          /* audit verify --audit-key */
         const char *key_file;           /* volume --key-file */
         int argc;             /* the command's own arguments */
         char **argv;
@@ -55,5 +58,6 @@ int cmd_cas(struct cli *cli);
 int cmd_evidence(struct cli *cli);
 int cmd_collateral(struct cli *cli);
 int cmd_sim_key(struct cli *cli);
+int cmd_audit(struct cli *cli);
 int cmd_cas_recover(struct cli *cli);
 int cmd_volume(struct cli *cli);

@@ -137,7 +137,7 @@ static int cas_attest(struct cli *cli)
         struct attest_result res;
         struct cf_client *c;
         char kid[CF_KEY_ID_HEX] = "";
-        const char *m;
+        const char *m, *ak;
         cf_status s;
         bool ok;
 
@@ -176,15 +176,16 @@ static int cas_attest(struct cli *cli)
                 return cli_error("cannot attest cofferd at %s: %s", cli->cas, cf_strerror(s));
         }
         m = json_string_value(json_object_get(res.claims, "measurement"));
+        ak = ok ? json_string_value(json_object_get(res.claims, "audit_key")) : NULL;
         if (ok) {
                 ok = pin_key(cli, kid) == 0;
         }
         if (cli->json) {
                 json_t *checks = NULL;
                 cf_ignore(attest_checks_to_json(&res.checks, false, &checks));
-                cli_print_json(json_pack("{s:b, s:s, s:s*, s:s*, s:o}", "valid", ok, "platform",
-                                         "sim", "key_id", kid[0] ? kid : NULL, "measurement", m,
-                                         "checks", checks));
+                cli_print_json(json_pack("{s:b, s:s, s:s*, s:s*, s:s*, s:o}", "valid", ok,
+                                         "platform", "sim", "key_id", kid[0] ? kid : NULL,
+                                         "audit_key", ak, "measurement", m, "checks", checks));
         } else {
                 for (size_t i = 0; i < res.checks.n; i++) {
                         const struct attest_check *ch = &res.checks.items[i];
@@ -193,6 +194,11 @@ static int cas_attest(struct cli *cli)
                 }
                 printf("%s: cofferd at %s (measurement %s)\n", ok ? "attested" : "NOT attested",
                        cli->cas, m ? m : "unknown");
+                if (ak != NULL) {
+                        printf("audit key: %s (bound by this attestation: give it to 'coffer "
+                               "audit verify --audit-key')\n",
+                               ak);
+                }
                 printf("warning: sim evidence protects nothing against a local root\n");
         }
         attest_result_done(&res);

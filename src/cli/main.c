@@ -42,6 +42,10 @@ static const char g_usage[] =
         "                              policy, also evaluate that service's rules\n"
         "  collateral import FILE...   give cofferd attestation collateral (Intel PCS, AMD KDS)\n"
         "  collateral ls | rm DIGEST   list or delete stored collateral\n"
+        "  audit fetch [--out FILE]    download cofferd's audit chain and its signed head\n"
+        "  audit verify FILE [--against FILE2] [--audit-key HEX]\n"
+        "                              check a downloaded chain offline: deletion, edit,\n"
+        "                              reordering, truncation; a fork between two copies\n"
         "\n"
         "Options (anywhere on the line):\n"
         "  --cas HOST:PORT     cofferd's address (or COFFER_CAS)\n"
@@ -226,6 +230,9 @@ int main(int argc, char **argv)
                 { "service", required_argument, NULL, 'S' },
                 { "trust-sim-key", required_argument, NULL, 'T' },
                 { "key-file", required_argument, NULL, 'F' },
+                { "out", required_argument, NULL, 256 },
+                { "against", required_argument, NULL, 257 },
+                { "audit-key", required_argument, NULL, 258 },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -276,6 +283,15 @@ int main(int argc, char **argv)
                 case 'F':
                         cli.key_file = optarg;
                         break;
+                case 256:
+                        cli.out = optarg;
+                        break;
+                case 257:
+                        cli.against = optarg;
+                        break;
+                case 258:
+                        cli.audit_key = optarg;
+                        break;
                 case 'h':
                         fputs(g_usage, stdout);
                         return 0;
@@ -324,6 +340,9 @@ int main(int argc, char **argv)
         }
         if (strcmp(cmd, "volume") == 0) {
                 return cmd_volume(&cli);
+        }
+        if (strcmp(cmd, "audit") == 0) {
+                return cmd_audit(&cli);
         }
         if (strcmp(cmd, "sim-key") == 0) {
                 return cmd_sim_key(&cli);

@@ -201,6 +201,17 @@ cf_status audit_head_verify(const json_t *head, const char *sig_hex,
         return s;
 }
 
+cf_status audit_cas_report_data(const uint8_t key_id[static CF_SHA256_SIZE],
+                                const uint8_t audit_key[static AUDIT_KEY_SIZE],
+                                struct cf_slice nonce, uint8_t out[static CF_SHA512_SIZE])
+{
+        struct cf_slice parts[4] = {cf_slice_str(AUDIT_CAS_ATTESTATION_DOMAIN),
+                                    cf_slice_make(key_id, CF_SHA256_SIZE),
+                                    cf_slice_make(audit_key, AUDIT_KEY_SIZE), nonce};
+
+        return cf_sha512(parts, 4, out);
+}
+
 /* ---- verdicts ------------------------------------------------------------------------- */
 
 const char *audit_problem_name(enum audit_problem p)

@@ -97,6 +97,15 @@ const char *audit_problem_name(enum audit_problem p);
  * CF_E_NOMEM or CF_E_CRYPTO. */
 CF_FN audit_verify_chain(const json_t *doc, const uint8_t *pinned_key, struct audit_verdict *out);
 
+/* Report data of cofferd's attestation (v2), which binds its audit key next to its TLS key:
+ * SHA-512("coffer-cas-attestation-v2" || TLS key id (32 raw bytes: SHA-256 of the
+ * certificate's SubjectPublicKeyInfo) || audit public key (32 raw Ed25519 bytes) || nonce).
+ * Every part but the last has a fixed size, so the concatenation is unambiguous. */
+#define AUDIT_CAS_ATTESTATION_DOMAIN "coffer-cas-attestation-v2"
+CF_FN audit_cas_report_data(const uint8_t key_id[static CF_SHA256_SIZE],
+                            const uint8_t audit_key[static AUDIT_KEY_SIZE], struct cf_slice nonce,
+                            uint8_t out[static CF_SHA512_SIZE]);
+
 /* Compares two chains that each verified with audit_verify_chain (the caller checks that
  * first): their common prefix must be identical (else AUDIT_FORK naming the first differing
  * seq), and the one whose head was signed later must not be shorter (else AUDIT_ROLLBACK).

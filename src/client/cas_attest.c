@@ -5,15 +5,16 @@
 
 #include "attest/sim.h"
 #include "base/codec.h"
+#include "client/audit_verify.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 
 static cf_status fetch(struct cf_client *c, const uint8_t nonce[32], struct cf_buf *evidence,
-                       char type[8])
+                       char type[8], uint8_t audit_key[static AUDIT_KEY_SIZE])
 {
         char nonce_hex[65], path[128];
         struct cf_http_response r;
-        const char *t = NULL, *data = NULL;
+        const char *t = NULL, *data = NULL, *ak = NULL;
         json_t *j = NULL;
         cf_status s;
 
@@ -26,8 +27,10 @@ static cf_status fetch(struct cf_client *c, const uint8_t nonce[32], struct cf_b
         }
         cf_http_response_done(&r);
         TRY(s);
-        if (json_unpack(j, "{s:{s:s, s:s}}", "evidence", "type", &t, "data", &data) != 0 ||
-            strlen(t) >= 8) {
+        if (json_unpack(j, "{s:s, s:{s:s, s:s}}", "audit_key", &ak, "evidence", "type", &t, "data",
+                        &data) != 0 ||
+            strlen(t) >= 8 || strlen(ak) != 2 * AUDIT_KEY_SIZE ||
+            !cf_ok(cf_hex_decode(cf_slice_str(ak), audit_key, AUDIT_KEY_SIZE))) {
                 json_decref(j);
                 return cf_fail(CF_E_PROTOCOL);
         }
@@ -38,21 +41,30 @@ static cf_status fetch(struct cf_client *c, const uint8_t nonce[32], struct cf_b
 }
 
 static cf_status check_binding(struct cf_client *c, const uint8_t nonce[32],
+                               const uint8_t audit_key[static AUDIT_KEY_SIZE],
                                struct attest_result *res, char kid[static CF_KEY_ID_HEX])
 {
         uint8_t kid_raw[32], rd[64];
-        char rd_hex[129];
+        char rd_hex[129], ak_hex[2 * AUDIT_KEY_SIZE + 1];
         const char *got = json_string_value(json_object_get(res->claims, "report_data"));
         bool ok;
 
         TRY(cf_tls_peer_key_id(cf_client_ssl(c), kid));
         TRY(cf_hex_decode(cf_slice_make(kid, CF_KEY_ID_HEX - 1), kid_raw, sizeof(kid_raw)));
-        TRY(sim_cas_report_data(kid_raw, cf_slice_make(nonce, 32), rd));
+        TRY(audit_cas_report_data(kid_raw, audit_key, cf_slice_make(nonce, 32), rd));
         cf_hex_encode(rd, sizeof(rd), rd_hex, sizeof(rd_hex));
         ok = got != NULL && strcmp(got, rd_hex) == 0;
+        if (ok) {
+                /* Bound by the evidence: callers may pin it for `coffer audit verify`. */
+                cf_hex_encode(audit_key, AUDIT_KEY_SIZE, ak_hex, sizeof(ak_hex));
+                ENSURE(json_object_set_new(res->claims, "audit_key", json_string(ak_hex)) == 0,
+                       CF_E_NOMEM);
+        }
         return attest_checks_add(&res->checks, "binding.report_data", ok,
-                                 "SHA-512(\"coffer-cas-attestation-v1\" || TLS key id || our nonce)",
-                                 ok ? "bound to this connection and nonce" : "not bound");
+                                 "SHA-512(\"coffer-cas-attestation-v2\" || TLS key id || audit "
+                                 "key || our nonce)",
+                                 ok ? "bound to this connection, its audit key and our nonce"
+                                    : "not bound");
 }
 
 static cf_status check_sim_key(const struct cf_cas_expect *e, struct attest_result *res)
@@ -74,7 +86,7 @@ static cf_status check_sim_key(const struct cf_cas_expect *e, struct attest_resu
 cf_status cf_cas_attest(struct cf_client *c, const struct cf_cas_expect *e,
                         struct attest_result *res, char ret_key_id[static CF_KEY_ID_HEX])
 {
-        uint8_t nonce[32];
+        uint8_t nonce[32], audit_key[AUDIT_KEY_SIZE];
         char type[8] = "", kid[CF_KEY_ID_HEX];
         struct cf_buf ev;
         enum attest_platform platform;
@@ -82,7 +94,7 @@ cf_status cf_cas_attest(struct cf_client *c, const struct cf_cas_expect *e,
 
         TRY(cf_random(nonce, sizeof(nonce)));
         cf_buf_init(&ev, 64 * 1024, false);
-        s = fetch(c, nonce, &ev, type);
+        s = fetch(c, nonce, &ev, type, audit_key);
         if (cf_ok(s) && !cf_ok(attest_platform_parse(type, &platform))) {
                 s = cf_fail(CF_E_UNSUPPORTED);
         }
@@ -98,7 +110,7 @@ cf_status cf_cas_attest(struct cf_client *c, const struct cf_cas_expect *e,
         TRY(s);
         ENSURE(res->valid, CF_E_REFUSED); /* the verifier's checks say why */
         TRY(check_sim_key(e, res));
-        TRY(check_binding(c, nonce, res, kid));
+        TRY(check_binding(c, nonce, audit_key, res, kid));
         if (e->key_id != NULL) {
                 TRY(attest_checks_add(&res->checks, "key_id", strcmp(kid, e->key_id) == 0,
                                       e->key_id, kid));
