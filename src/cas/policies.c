@@ -216,16 +216,82 @@ static json_t *record_summary(const char *name, const struct cas_policy_record *
 }
 
 /* Parses the body as a policy document; replies with every error on failure. */
-static struct policy *parse_body(struct evhttp_request *req, struct cas_policy_record *r)
+#define CHANGE_CONTENT_TYPE "application/vnd.coffer.change+json"
+#define CHANGE_BODY_MAX     (3u << 20)
+
+/* Approvals that came with a change (board policies). */
+struct approvals {
+        struct policy_approval *items[POLICY_APPROVALS_MAX];
+        size_t n;
+};
+
+static void approvals_done(struct approvals *a)
+{
+        for (size_t i = 0; i < a->n; i++) {
+                policy_approval_free(a->items[i]);
+        }
+        a->n = 0;
+}
+
+/* A change is either the document itself, or the envelope CHANGE_CONTENT_TYPE:
+ * {"document": TEXT, "approvals": [APPROVAL...]} (docs/formats/approval.md). */
+static cf_status read_change(struct evhttp_request *req, struct cas_policy_record *r,
+                             struct approvals *ap, const char **why)
+{
+        const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+        struct cf_buf body;
+        json_error_t jerr;
+        json_t *j, *list, *item;
+        const char *doc = NULL;
+        size_t i;
+        cf_status s = CF_OK;
+
+        if (ct == NULL || strncmp(ct, CHANGE_CONTENT_TYPE, strlen(CHANGE_CONTENT_TYPE)) != 0) {
+                *why = "the policy document exceeds 1 MiB";
+                return cas_request_body(req, POLICY_DOC_MAX, &r->document);
+        }
+        cf_buf_init(&body, CHANGE_BODY_MAX, true);
+        *why = "the change is not {\"document\": TEXT, \"approvals\": [...]} within 3 MiB";
+        TRY(cas_request_body(req, CHANGE_BODY_MAX, &body));
+        j = json_loadb((const char *)body.ptr, body.size, JSON_REJECT_DUPLICATES, &jerr);
+        cf_buf_done(&body);
+        if (j == NULL || json_unpack(j, "{s:s, s:o !}", "document", &doc, "approvals", &list) != 0 ||
+            !json_is_array(list) || json_array_size(list) > POLICY_APPROVALS_MAX) {
+                json_decref(j);
+                return cf_fail(CF_E_SCHEMA);
+        }
+        s = cf_buf_append(&r->document, doc, strlen(doc));
+        json_array_foreach(list, i, item)
+        {
+                char *text = cf_ok(s) ? json_dumps(item, JSON_COMPACT) : NULL;
+                if (cf_ok(s) && text == NULL) {
+                        s = cf_fail(CF_E_SCHEMA);
+                }
+                if (cf_ok(s)) {
+                        *why = "an approval does not parse (docs/formats/approval.md)";
+                        s = policy_approval_parse(cf_slice_str(text), &ap->items[ap->n]);
+                        if (cf_ok(s)) {
+                                ap->n++;
+                        }
+                }
+                free(text);
+        }
+        json_decref(j);
+        return s;
+}
+
+static struct policy *parse_body(struct evhttp_request *req, struct cas_policy_record *r,
+                                 struct approvals *ap)
 {
         struct policy_errors errs;
         struct policy *p = NULL;
+        const char *why = NULL;
         cf_status s;
 
         memset(&errs, 0, sizeof(errs));
-        s = cas_request_body(req, POLICY_DOC_MAX, &r->document);
+        s = read_change(req, r, ap, &why);
         if (!cf_ok(s)) {
-                cas_reply_error(req, 413, "request.too_large", "the policy document exceeds 1 MiB",
+                cas_reply_error(req, s.code == CF_E_LIMIT ? 413 : 400, "request.change", why,
                                 NULL);
                 return NULL;
         }
@@ -236,6 +302,32 @@ static struct policy *parse_body(struct evhttp_request *req, struct cas_policy_r
         }
         set_digest(r);
         return p;
+}
+
+/* A board decides changes of its policy: the approvals must satisfy its rule for exactly
+ * this (name, digest, predecessor). Replies 403 with every check when they do not. */
+static bool board_allows(struct evhttp_request *req, const struct policy_board *board,
+                         const char *name, const char *digest, const char *predecessor,
+                         const struct approvals *ap)
+{
+        struct attest_checks checks;
+        json_t *failed = NULL;
+        bool ok;
+
+        attest_checks_init(&checks);
+        ok = policy_board_evaluate(board, name, digest, predecessor, ap->items, ap->n, NULL, 0,
+                                   &checks);
+        if (!ok) {
+                if (!cf_ok(attest_checks_to_json(&checks, false, &failed))) {
+                        failed = json_array();
+                }
+                cas_reply_error(req, 403, "policy.board",
+                                "the policy's board has not approved this change (send its "
+                                "members' approvals: 'coffer policy approve')",
+                                json_pack("{s:o}", "checks", failed));
+        }
+        attest_checks_done(&checks);
+        return ok;
 }
 
 static cf_status write_version(struct cas_worker *w, const char *name, uint64_t version,
@@ -265,6 +357,7 @@ static cf_status write_version(struct cas_worker *w, const char *name, uint64_t 
 
 static void policy_create(struct cas_worker *w, struct evhttp_request *req)
 {
+        struct approvals ap = { .n = 0 };
         char caller[CF_KEY_ID_HEX];
         struct cas_policy_record r, last;
         CF_CLEANUP(policy_freep) struct policy *p = NULL;
@@ -276,8 +369,12 @@ static void policy_create(struct cas_worker *w, struct evhttp_request *req)
         }
         cas_policy_record_init(&r);
         cas_policy_record_init(&last);
-        p = parse_body(req, &r);
+        p = parse_body(req, &r, &ap);
         if (p == NULL) {
+                goto out;
+        }
+        /* A board must consent to its own creation. */
+        if (p->board != NULL && !board_allows(req, p->board, p->name, r.digest, NULL, &ap)) {
                 goto out;
         }
         if (p->has_predecessor) {
@@ -343,6 +440,7 @@ static void policy_create(struct cas_worker *w, struct evhttp_request *req)
                                              r.predecessor[0] ? r.predecessor : NULL)));
         cas_reply_json(req, 201, record_summary(p->name, &r));
 out:
+        approvals_done(&ap);
         cas_policy_record_done(&r);
         cas_policy_record_done(&last);
 }
@@ -367,7 +465,9 @@ static const struct policy *authorize(struct cas_worker *w, struct evhttp_reques
                 cas_reply_status(req, s, "policy store");
                 return NULL;
         }
-        if (update ? !policy_key_may_update(p, caller)
+        /* A board, when present, decides changes itself (board_allows); access.update then
+         * does not apply. */
+        if (update ? p->board == NULL && !policy_key_may_update(p, caller)
                    : !(policy_key_may_read(p, caller) || policy_key_may_update(p, caller))) {
                 cas_reply_error(req, 403, "policy.access",
                                 update ? "your key is not in the policy's 'access.update'"
@@ -405,6 +505,7 @@ static void policy_read(struct cas_worker *w, struct evhttp_request *req, const 
 
 static void policy_update(struct cas_worker *w, struct evhttp_request *req, const char *name)
 {
+        struct approvals ap = { .n = 0 };
         char caller[CF_KEY_ID_HEX];
         struct cas_policy_record cur, r;
         const struct policy *old;
@@ -417,7 +518,13 @@ static void policy_update(struct cas_worker *w, struct evhttp_request *req, cons
         cas_policy_record_init(&cur);
         cas_policy_record_init(&r);
         old = authorize(w, req, name, caller, true, &cur);
-        if (old == NULL || (p = parse_body(req, &r)) == NULL) {
+        if (old == NULL || (p = parse_body(req, &r, &ap)) == NULL) {
+                goto out;
+        }
+        /* The CURRENT board approves its replacement, so a board changes only with the
+         * consent of the board it replaces. */
+        if (old->board != NULL &&
+            !board_allows(req, old->board, name, r.digest, cur.digest, &ap)) {
                 goto out;
         }
         if (strcmp(p->name, name) != 0) {
@@ -457,12 +564,14 @@ static void policy_update(struct cas_worker *w, struct evhttp_request *req, cons
                                              "predecessor", r.predecessor)));
         cas_reply_json(req, 200, record_summary(name, &r));
 out:
+        approvals_done(&ap);
         cas_policy_record_done(&cur);
         cas_policy_record_done(&r);
 }
 
 static void policy_delete(struct cas_worker *w, struct evhttp_request *req, const char *name)
 {
+        const struct policy *old;
         char caller[CF_KEY_ID_HEX];
         struct cas_policy_record cur, r;
         struct cf_slice parts[2];
@@ -474,7 +583,17 @@ static void policy_delete(struct cas_worker *w, struct evhttp_request *req, cons
         }
         cas_policy_record_init(&cur);
         cas_policy_record_init(&r);
-        if (authorize(w, req, name, caller, true, &cur) == NULL) {
+        old = authorize(w, req, name, caller, true, &cur);
+        if (old == NULL) {
+                goto out;
+        }
+        if (old->board != NULL) {
+                /* TODO(#6): approvals over the deletion statement; until then one person must
+                 * not be able to delete what a board governs. */
+                cas_reply_error(req, 403, "policy.board",
+                                "a policy governed by a board cannot be deleted yet; replace it "
+                                "with an update its board approves",
+                                NULL);
                 goto out;
         }
         parts[0] = cf_slice_str("coffer-policy-deleted-v1");

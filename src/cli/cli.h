@@ -26,7 +26,10 @@ struct cli {
         const char *policy_file;        /* evidence verify --policy */
         const char *service;            /* evidence verify --service */
         const char *trust_sim_key;      /* cas attest --trust-sim-key */
-        const char *out;                /* audit fetch --out */
+        const char *out;                /* audit fetch --out, policy approve --out */
+        bool veto;                      /* policy approve --veto */
+        const char *approvals[64];      /* policy create|update --approval FILE (repeatable) */
+        size_t n_approvals;
         const char *against;            /* audit verify --against */
         const char *audit_key;          /* audit verify --audit-key */
         const char *key_file;           /* volume --key-file */
@@ -61,3 +64,4 @@ int cmd_sim_key(struct cli *cli);
 int cmd_audit(struct cli *cli);
 int cmd_cas_recover(struct cli *cli);
 int cmd_volume(struct cli *cli);
+int cmd_approve(struct cli *cli);

@@ -37,6 +37,17 @@ static int print_failure(const struct cf_http_response *r)
                                 json_string_value(json_object_get(e, "location")),
                                 json_string_value(json_object_get(e, "message")));
                 }
+        } else if (j != NULL &&
+                   json_unpack(j, "{s:{s:{s:o}}}", "error", "details", "checks", &errs) == 0) {
+                json_array_foreach(errs, i, e)
+                {
+                        if (!json_is_true(json_object_get(e, "ok"))) {
+                                fprintf(stderr, "  failed check %s\n    expected: %s\n    actual:   %s\n",
+                                        json_string_value(json_object_get(e, "name")),
+                                        json_string_value(json_object_get(e, "expected")),
+                                        json_string_value(json_object_get(e, "actual")));
+                        }
+                }
         } else if (j != NULL) {
                 json_t *d = json_object_get(json_object_get(j, "error"), "details");
                 const char *k;
@@ -78,12 +89,55 @@ static int load_document(const char *file, struct cf_buf *doc, char *name, size_
         return 0;
 }
 
+/* With --approval files, the change travels as {"document": TEXT, "approvals": [...]} under
+ * the content type application/vnd.coffer.change+json (docs/formats/approval.md). */
+static int wrap_approvals(const struct cli *cli, struct cf_buf *doc)
+{
+        json_t *list = json_array(), *env;
+        char *text;
+        int status = 0;
+
+        for (size_t i = 0; i < cli->n_approvals && status == 0; i++) {
+                json_error_t jerr;
+                json_t *a = json_load_file(cli->approvals[i], JSON_REJECT_DUPLICATES, &jerr);
+                if (a == NULL) {
+                        status = cli_error("approval '%s': %s (line %d)", cli->approvals[i],
+                                           jerr.text, jerr.line);
+                } else {
+                        json_array_append_new(list, a);
+                }
+        }
+        env = status == 0 ? json_pack("{s:s%, s:o}", "document", (const char *)doc->ptr,
+                                      doc->size, "approvals", list)
+                          : NULL;
+        if (status == 0 && env == NULL) {
+                status = cli_error("the policy document is not UTF-8 text");
+        }
+        if (env == NULL) {
+                json_decref(list);
+        }
+        text = env ? json_dumps(env, JSON_COMPACT) : NULL;
+        json_decref(env);
+        if (status == 0) {
+                cf_buf_reset(doc);
+                doc->max = 3u << 20;
+                if (text == NULL || !cf_ok(cf_buf_append_str(doc, text))) {
+                        status = cli_error("the change is too large (at most 3 MiB)");
+                }
+        }
+        if (text != NULL) {
+                cf_wipe_free(text, strlen(text));
+        }
+        return status;
+}
+
 static int send_document(struct cli *cli, const char *method, bool create)
 {
         struct cf_buf doc;
         struct cf_http_response resp;
         struct cf_client *c;
         char path[700], enc[600], name[256];
+        const char *ctype;
         json_t *j;
         int status;
 
@@ -104,14 +158,22 @@ static int send_document(struct cli *cli, const char *method, bool create)
         } else {
                 snprintf(path, sizeof(path), "/v1/policies/%s", enc);
         }
+        ctype = content_type_of(cf_buf_slice(&doc));
+        if (cli->n_approvals > 0) {
+                status = wrap_approvals(cli, &doc);
+                ctype = "application/vnd.coffer.change+json";
+                if (status != 0) {
+                        cf_buf_done(&doc);
+                        return status;
+                }
+        }
         c = cli_connect(cli, true, true);
         if (c == NULL) {
                 cf_buf_done(&doc);
                 return CLI_EXIT_FAIL;
         }
         cf_http_response_init(&resp);
-        if (!cli_request(c, method, path, content_type_of(cf_buf_slice(&doc)), cf_buf_slice(&doc),
-                         &resp)) {
+        if (!cli_request(c, method, path, ctype, cf_buf_slice(&doc), &resp)) {
                 status = CLI_EXIT_FAIL;
         } else if (resp.status != 200 && resp.status != 201) {
                 status = print_failure(&resp);

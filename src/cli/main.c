@@ -21,9 +21,15 @@ static const char g_usage[] =
         "  id show                     print your key id\n"
         "  measure FILE...             print the sim measurement of programs (SHA-256 of the file)\n"
         "  sim-key                     print this machine's sim platform key (for --trust-sim-key)\n"
-        "  policy create FILE          store a new policy (YAML or JSON)\n"
+        "  policy create FILE [--approval A.sig ...]\n"
+        "                              store a new policy (YAML or JSON); a policy with a board\n"
+        "                              needs its board's approvals\n"
         "  policy show NAME            print a policy (secret values are never shown)\n"
-        "  policy update FILE          store a new version; FILE names its predecessor's digest\n"
+        "  policy update FILE [--approval A.sig ...]\n"
+        "                              store a new version; FILE names its predecessor's digest;\n"
+        "                              with a board, the current board's approvals are needed\n"
+        "  policy approve FILE [--veto] --out NAME.sig\n"
+        "                              sign an offline approval (or veto) of FILE's version\n"
         "  policy delete NAME          delete a policy (its history is kept)\n"
         "  policy history NAME         list every version with its digest\n"
         "  cas info                    print cofferd's version, key id and measurement\n"
@@ -233,6 +239,8 @@ int main(int argc, char **argv)
                 { "out", required_argument, NULL, 256 },
                 { "against", required_argument, NULL, 257 },
                 { "audit-key", required_argument, NULL, 258 },
+                { "veto", no_argument, NULL, 259 },
+                { "approval", required_argument, NULL, 260 },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -289,6 +297,15 @@ int main(int argc, char **argv)
                 case 257:
                         cli.against = optarg;
                         break;
+                case 259:
+                        cli.veto = true;
+                        break;
+                case 260:
+                        if (cli.n_approvals >= sizeof(cli.approvals) / sizeof(cli.approvals[0])) {
+                                return cli_usage("too many --approval (at most 64)");
+                        }
+                        cli.approvals[cli.n_approvals++] = optarg;
+                        break;
                 case 258:
                         cli.audit_key = optarg;
                         break;
@@ -325,6 +342,9 @@ int main(int argc, char **argv)
         }
         if (strcmp(cmd, "measure") == 0) {
                 return cmd_measure(&cli);
+        }
+        if (strcmp(cmd, "policy") == 0 && cli.argc >= 2 && strcmp(cli.argv[1], "approve") == 0) {
+                return cmd_approve(&cli);
         }
         if (strcmp(cmd, "policy") == 0) {
                 return cmd_policy(&cli);

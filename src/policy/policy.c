@@ -17,8 +17,9 @@
 #include "crypto/crypto.h"
 #include "policy/policy_internal.h"
 
-/* The validator's own walk is at most six levels deep (services/N/files/N/path). */
-#define VPATH_MAX 16
+/* The validator's own walk is at most six levels deep (services/N/files/N/path), except for
+ * board rules: board/rule plus two elements per level of POLICY_BOARD_DEPTH_MAX, plus one. */
+#define VPATH_MAX 24
 /* Escaped user strings in messages: about 60 visible characters. */
 #define ESC_SIZE 72
 #define HEX64    64
@@ -1684,8 +1685,8 @@ static void parse_tolerate(struct vctx *v, json_t *j, struct policy_service *svc
 static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t idx)
 {
         static const char *const keys[] = {
-            "name",        "command",  "environment", "passthrough_env", "working_dir", "files",
-            "volumes",     "attestation", "tolerate", NULL};
+            "name",  "command", "environment", "passthrough_env", "working_dir",
+            "files", "volumes", "attestation", "tolerate",        NULL};
         struct policy_service *svc = &p->services[idx];
         json_t *j;
         const char *s;
@@ -1806,10 +1807,410 @@ static void parse_services(struct vctx *v, json_t *root, struct policy *p)
         pop(v);
 }
 
+/* ---- boards ---------------------------------------------------------------------------- */
+
+bool policy_name_valid(const char *name)
+{
+        return name != NULL && policy_name_ok(name);
+}
+
+bool policy_service_name_valid(const char *name)
+{
+        return name != NULL && service_name_ok(name);
+}
+
+/* "policy/service": a valid policy name, '/', a valid service name. */
+static bool service_ref_ok(const char *s)
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        struct cf_slice pol, svc;
+        char pname[POLICY_NAME_MAX + 1], sname[POLICY_SERVICE_NAME_MAX + 1];
+        size_t last = 0, i = 0;
+        bool found = false;
+        uint8_t ch;
+
+        while (cf_ok(cf_cursor_u8(&c, &ch))) {
+                if (ch == '/') {
+                        last = i;
+                        found = true;
+                }
+                i++;
+        }
+        c = cf_cursor_make(cf_slice_str(s));
+        if (!found || !cf_ok(cf_cursor_take(&c, last, &pol)) || !cf_ok(cf_cursor_skip(&c, 1)) ||
+            !cf_ok(cf_cursor_take(&c, cf_cursor_left(&c), &svc))) {
+                return false;
+        }
+        return cf_ok(cf_slice_to_cstr(pol, pname, sizeof(pname))) &&
+               cf_ok(cf_slice_to_cstr(svc, sname, sizeof(sname))) && policy_name_ok(pname) &&
+               service_name_ok(sname);
+}
+
+/* A person's key (PEM) and/or key id; the path points at the member. */
+static void parse_member_key(struct vctx *v, json_t *obj, struct policy_board *b, size_t idx)
+{
+        struct policy_member *m = &b->members[idx];
+        json_t *key = json_object_get(obj, "key"), *kid = json_object_get(obj, "key_id");
+        const char *s;
+        char esc[ESC_SIZE];
+        bool have = false;
+
+        m->kind = POLICY_MEMBER_PERSON;
+        if (key != NULL) {
+                push_key(v, obj, "key");
+                s = want_string(v, key);
+                if (s != NULL) {
+                        cf_status st = policy_public_key_parse(cf_slice_str(s), &m->key);
+                        if (st.code == CF_E_NOMEM) {
+                                v->nomem = true;
+                        } else if (st.code == CF_E_KEY) {
+                                verr(v, false,
+                                     "the key does not parse or is not an Ed25519, ECDSA P-256 "
+                                     "or ECDSA P-384 public key");
+                        } else if (!cf_ok(st)) {
+                                verr(v, false,
+                                     "expected one PEM public key (\"-----BEGIN PUBLIC "
+                                     "KEY-----\", SubjectPublicKeyInfo) of at most %d characters",
+                                     POLICY_BOARD_KEY_PEM_MAX);
+                        } else if (!cf_ok(cf_pkey_key_id(m->key, m->key_id))) {
+                                v->nomem = true;
+                        } else {
+                                m->key_pem = vdup(v, s);
+                                have = true;
+                        }
+                }
+                pop(v);
+        }
+        if (kid != NULL) {
+                push_key(v, obj, "key_id");
+                s = want_string(v, kid);
+                if (s != NULL && item_key_id(v, s)) {
+                        char low[HEX64 + 1];
+                        memcpy(low, s, HEX64 + 1);
+                        lower(low);
+                        if (have && strcmp(low, m->key_id) != 0) {
+                                verr(v, false, "key_id does not match the key (whose key id is %s)",
+                                     m->key_id);
+                        } else if (key == NULL) {
+                                memcpy(m->key_id, low, HEX64 + 1);
+                        }
+                }
+                pop(v);
+        }
+        for (size_t k = 0; m->key_id[0] != '\0' && k < idx; k++) {
+                if (b->members[k].kind == POLICY_MEMBER_PERSON &&
+                    strcmp(b->members[k].key_id, m->key_id) == 0) {
+                        verr(v, false, "member %s has the same key as member %s",
+                             m->name != NULL ? ESC(m->name, esc) : "?",
+                             b->members[k].name != NULL ? b->members[k].name : "?");
+                        break;
+                }
+        }
+}
+
+static void parse_member_service(struct vctx *v, json_t *obj, struct policy_board *b, size_t idx)
+{
+        struct policy_member *m = &b->members[idx];
+        const char *s;
+        char esc[ESC_SIZE];
+
+        m->kind = POLICY_MEMBER_SERVICE;
+        push_key(v, obj, "service");
+        s = want_string(v, json_object_get(obj, "service"));
+        if (s != NULL && !service_ref_ok(s)) {
+                verr(v, false,
+                     "invalid service %s: expected policy/service, such as shop/ci/checker (a "
+                     "policy name, '/', a service name)",
+                     ESC(s, esc));
+        } else if (s != NULL) {
+                for (size_t k = 0; k < idx; k++) {
+                        if (b->members[k].service != NULL &&
+                            strcmp(b->members[k].service, s) == 0) {
+                                verr(v, false, "service %s is already member %s", ESC(s, esc),
+                                     b->members[k].name != NULL ? b->members[k].name : "?");
+                        }
+                }
+                m->service = vdup(v, s);
+        }
+        pop(v);
+}
+
+static void parse_member(struct vctx *v, json_t *obj, struct policy_board *b, size_t idx)
+{
+        static const char *const keys[] = {"name", "key", "key_id", "service", NULL};
+        bool person = has(obj, "key") || has(obj, "key_id");
+        json_t *j;
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, keys);
+        if ((j = get(v, obj, "name", true)) != NULL) {
+                push_key(v, obj, "name");
+                s = want_string(v, j);
+                if (s != NULL && !service_name_ok(s)) {
+                        verr(v, false,
+                             "invalid member name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        for (size_t k = 0; k < idx; k++) {
+                                if (b->members[k].name != NULL &&
+                                    strcmp(b->members[k].name, s) == 0) {
+                                        verr(v, false, "duplicate member %s", ESC(s, esc));
+                                }
+                        }
+                        b->members[idx].name = vdup(v, s);
+                }
+                pop(v);
+        }
+        if (person && has(obj, "service")) {
+                verr(v, false,
+                     "a member is a person (key, key_id) or an attested program (service), not "
+                     "both");
+        } else if (person) {
+                parse_member_key(v, obj, b, idx);
+        } else if (has(obj, "service")) {
+                parse_member_service(v, obj, b, idx);
+        } else {
+                verr(v, false,
+                     "a member needs key (or key_id) for a person, or service for an attested "
+                     "program");
+        }
+}
+
+static bool member_index(const struct policy_board *b, const char *name, size_t *ret)
+{
+        for (size_t i = 0; i < b->n_members; i++) {
+                if (b->members[i].name != NULL && strcmp(b->members[i].name, name) == 0) {
+                        *ret = i;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static uint64_t parse_brule(struct vctx *v, json_t *j, const struct policy_board *b,
+                            struct policy_board_rule *r, size_t depth);
+
+/* The first member in mask (for messages). */
+static const char *first_member(const struct policy_board *b, uint64_t mask)
+{
+        for (size_t i = 0; i < b->n_members; i++) {
+                if ((mask >> i) & 1u) {
+                        return b->members[i].name;
+                }
+        }
+        return "?";
+}
+
+/* The items of all_of or of. disjoint: at_least N >= 2 would count a member shared by two
+ * items twice, so sibling items must name disjoint sets of members. */
+static uint64_t parse_brule_items(struct vctx *v, json_t *list, const struct policy_board *b,
+                                  struct policy_board_rule *r, size_t depth, bool disjoint)
+{
+        uint64_t all = 0, bare = 0;
+        size_t n;
+        char esc[ESC_SIZE];
+
+        if (!want_list(v, list, 1, POLICY_BOARD_RULE_ITEMS_MAX, "rules")) {
+                return 0;
+        }
+        n = json_array_size(list);
+        r->items = vcalloc(v, n, sizeof(*r->items));
+        if (r->items == NULL) {
+                return 0;
+        }
+        r->n_items = n;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t m;
+                push_index(v, list, i);
+                m = parse_brule(v, json_array_get(list, i), b, &r->items[i], depth + 1);
+                if (disjoint && (m & all) != 0) {
+                        verr(v, false,
+                             "member %s is counted by more than one item of this at_least rule "
+                             "(items of at_least N >= 2 must name different members)",
+                             ESC(first_member(b, m & all), esc));
+                } else if (r->items[i].kind == POLICY_BOARD_RULE_MEMBER && (m & bare) != 0) {
+                        verr(v, false, "duplicate entry %s", ESC(first_member(b, m), esc));
+                }
+                if (r->items[i].kind == POLICY_BOARD_RULE_MEMBER) {
+                        bare |= m;
+                }
+                all |= m;
+                pop(v);
+        }
+        return all;
+}
+
+static uint64_t parse_brule_at_least(struct vctx *v, json_t *obj, const struct policy_board *b,
+                                     struct policy_board_rule *r, size_t depth)
+{
+        static const char *const keys[] = {"at_least", "of", NULL};
+        json_t *at = get(v, obj, "at_least", true), *of = get(v, obj, "of", true);
+        size_t n_of = json_is_array(of) ? json_array_size(of) : 0;
+        uint64_t mask = 0;
+
+        check_keys(v, obj, keys);
+        r->kind = POLICY_BOARD_RULE_AT_LEAST;
+        if (at != NULL) {
+                push_key(v, obj, "at_least");
+                if (!json_is_integer(at)) {
+                        verr(v, false, "at_least must be an integer, got %s", type_name(at));
+                } else if (n_of > 0 &&
+                           (json_integer_value(at) < 1 || (size_t)json_integer_value(at) > n_of)) {
+                        verr(v, false,
+                             "at_least must be from 1 to %zu (the number of items in of), got %lld",
+                             n_of, (long long)json_integer_value(at));
+                } else if (n_of > 0) {
+                        r->at_least = (size_t)json_integer_value(at);
+                }
+                pop(v);
+        }
+        if (of != NULL) {
+                push_key(v, obj, "of");
+                mask = parse_brule_items(v, of, b, r, depth, r->at_least >= 2);
+                pop(v);
+        }
+        return mask;
+}
+
+/* RULE = NAME | {all_of: [RULE...]} | {at_least: N, of: [RULE...]}. Returns the set of
+ * members the rule names (bit i: member i); the path points at the rule. */
+static uint64_t parse_brule(struct vctx *v, json_t *j, const struct policy_board *b,
+                            struct policy_board_rule *r, size_t depth)
+{
+        static const char *const all_keys[] = {"all_of", NULL};
+        uint64_t mask = 0;
+        const char *s;
+        size_t m;
+        char esc[ESC_SIZE];
+
+        if (depth > POLICY_BOARD_DEPTH_MAX) {
+                verr(v, false, "board rules nest deeper than %d levels", POLICY_BOARD_DEPTH_MAX);
+                return 0;
+        }
+        if (json_is_string(j)) {
+                s = want_string(v, j);
+                if (s != NULL && !member_index(b, s, &m)) {
+                        verr(v, false, "unknown member %s in rule", ESC(s, esc));
+                } else if (s != NULL) {
+                        r->kind = POLICY_BOARD_RULE_MEMBER;
+                        r->member = m;
+                        mask = (uint64_t)1 << m;
+                }
+                return mask;
+        }
+        if (json_is_object(j) && has(j, "all_of") && (has(j, "at_least") || has(j, "of"))) {
+                verr(v, false, "a rule has either all_of, or at_least with of, not both");
+        } else if (json_is_object(j) && has(j, "all_of")) {
+                check_keys(v, j, all_keys);
+                r->kind = POLICY_BOARD_RULE_ALL_OF;
+                push_key(v, j, "all_of");
+                mask = parse_brule_items(v, json_object_get(j, "all_of"), b, r, depth, false);
+                pop(v);
+        } else if (json_is_object(j) && (has(j, "at_least") || has(j, "of"))) {
+                mask = parse_brule_at_least(v, j, b, r, depth);
+        } else {
+                verr(v, false,
+                     "expected a member name, {all_of: [...]} or {at_least: N, of: [...]}, got %s",
+                     type_name(j));
+        }
+        return mask;
+}
+
+static void parse_veto(struct vctx *v, json_t *j, struct policy_board *b)
+{
+        size_t n;
+        char esc[ESC_SIZE];
+
+        if (!want_list(v, j, 0, POLICY_BOARD_MEMBERS_MAX, "member names")) {
+                return;
+        }
+        n = json_array_size(j);
+        b->veto = vcalloc(v, n, sizeof(*b->veto));
+        if (b->veto == NULL) {
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *s;
+                size_t m;
+                push_index(v, j, i);
+                s = want_string(v, json_array_get(j, i));
+                if (s != NULL && !member_index(b, s, &m)) {
+                        verr(v, false, "veto names %s, which is not a member", ESC(s, esc));
+                } else if (s != NULL) {
+                        bool dup = false;
+                        for (size_t k = 0; k < b->n_veto; k++) {
+                                dup = dup || b->veto[k] == m;
+                        }
+                        if (dup) {
+                                verr(v, false, "duplicate entry %s", ESC(s, esc));
+                        } else {
+                                b->veto[b->n_veto++] = m;
+                        }
+                }
+                pop(v);
+        }
+}
+
+static void parse_members(struct vctx *v, json_t *j, struct policy_board *b)
+{
+        size_t n;
+
+        if (!want_list(v, j, 1, POLICY_BOARD_MEMBERS_MAX, "members")) {
+                return;
+        }
+        n = json_array_size(j);
+        b->members = vcalloc(v, n, sizeof(*b->members));
+        if (b->members == NULL) {
+                return;
+        }
+        b->n_members = n;
+        for (size_t i = 0; i < n; i++) {
+                json_t *item = json_array_get(j, i);
+                push_index(v, j, i);
+                if (want_object(v, item)) {
+                        parse_member(v, item, b, i);
+                }
+                pop(v);
+        }
+}
+
+static void parse_board(struct vctx *v, json_t *root, struct policy *p)
+{
+        static const char *const keys[] = {"members", "rule", "veto", NULL};
+        json_t *j = get(v, root, "board", false), *f;
+        struct policy_board *b;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "board");
+        if (want_object(v, j) && (b = vcalloc(v, 1, sizeof(*b))) != NULL) {
+                p->board = b;
+                check_keys(v, j, keys);
+                if ((f = get(v, j, "members", true)) != NULL) {
+                        push_key(v, j, "members");
+                        parse_members(v, f, b);
+                        pop(v);
+                }
+                if ((f = get(v, j, "rule", true)) != NULL) {
+                        push_key(v, j, "rule");
+                        (void)parse_brule(v, f, b, &b->rule, 1);
+                        pop(v);
+                }
+                if ((f = get(v, j, "veto", false)) != NULL) {
+                        push_key(v, j, "veto");
+                        parse_veto(v, f, b);
+                        pop(v);
+                }
+        }
+        pop(v);
+}
+
 static void validate(struct vctx *v, json_t *root, struct policy *p)
 {
-        static const char *const keys[] = {"name",    "predecessor", "access", "services",
-                                           "secrets", "volumes",     NULL};
+        static const char *const keys[] = {"name",     "predecessor", "access",  "board",
+                                           "services", "secrets",     "volumes", NULL};
 
         if (!json_is_object(root)) {
                 verr(v, false, "expected a mapping at the top level, got %s", type_name(root));
@@ -1819,6 +2220,7 @@ static void validate(struct vctx *v, json_t *root, struct policy *p)
         parse_name(v, root, p);
         parse_predecessor(v, root, p);
         parse_access(v, root, p);
+        parse_board(v, root, p);
         /* Secrets first: placeholders in services are checked against their names. */
         parse_secrets(v, root, p);
         /* Volumes before services, whose mounts name them. */
@@ -2011,6 +2413,31 @@ static void service_done(struct policy_service *s)
         free(s->mounts);
 }
 
+static void brule_done(struct policy_board_rule *r)
+{
+        for (size_t i = 0; r->items != NULL && i < r->n_items; i++) {
+                brule_done(&r->items[i]);
+        }
+        free(r->items);
+}
+
+static void board_free(struct policy_board *b)
+{
+        if (b == NULL) {
+                return;
+        }
+        for (size_t i = 0; b->members != NULL && i < b->n_members; i++) {
+                free(b->members[i].name);
+                cf_pkey_free(b->members[i].key);
+                free(b->members[i].key_pem);
+                free(b->members[i].service);
+        }
+        free(b->members);
+        brule_done(&b->rule);
+        free(b->veto);
+        free(b);
+}
+
 struct policy *policy_free(struct policy *p)
 {
         if (p == NULL) {
@@ -2034,6 +2461,7 @@ struct policy *policy_free(struct policy *p)
                 free(p->volumes[i].name);
         }
         free(p->volumes);
+        board_free(p->board);
         free(p);
         return NULL;
 }
@@ -2302,6 +2730,74 @@ static cf_status secret_json(const struct policy_secret *s, json_t **ret)
         return CF_OK;
 }
 
+static cf_status brule_json(const struct policy_board *b, const struct policy_board_rule *r,
+                            size_t depth, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+        CF_CLEANUP(json_decrefp) json_t *items = json_array();
+        json_t *tmp = NULL;
+
+        ENSURE(o != NULL && items != NULL, CF_E_NOMEM);
+        ENSURE(depth <= POLICY_BOARD_DEPTH_MAX, CF_E_INTERNAL);
+        if (r->kind == POLICY_BOARD_RULE_MEMBER) {
+                ENSURE(r->member < b->n_members, CF_E_INTERNAL);
+                tmp = json_string(b->members[r->member].name);
+                ENSURE(tmp != NULL, CF_E_NOMEM);
+                *ret = tmp;
+                return CF_OK;
+        }
+        ENSURE(r->kind == POLICY_BOARD_RULE_ALL_OF || r->kind == POLICY_BOARD_RULE_AT_LEAST,
+               CF_E_INTERNAL);
+        for (size_t i = 0; i < r->n_items; i++) {
+                TRY(brule_json(b, &r->items[i], depth + 1, &tmp));
+                TRY(jappend(items, tmp));
+        }
+        if (r->kind == POLICY_BOARD_RULE_ALL_OF) {
+                TRY(jset(o, "all_of", TAKE_PTR(items)));
+        } else {
+                TRY(jset(o, "at_least", json_integer((json_int_t)r->at_least)));
+                TRY(jset(o, "of", TAKE_PTR(items)));
+        }
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
+static cf_status board_json(const struct policy_board *b, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+        CF_CLEANUP(json_decrefp) json_t *members = json_array();
+        CF_CLEANUP(json_decrefp) json_t *veto = json_array();
+        json_t *tmp = NULL;
+
+        ENSURE(o != NULL && members != NULL && veto != NULL, CF_E_NOMEM);
+        for (size_t i = 0; i < b->n_members; i++) {
+                const struct policy_member *m = &b->members[i];
+                json_t *e = json_object();
+                TRY(jappend(members, e));
+                TRY(jset(e, "name", json_string(m->name)));
+                if (m->kind == POLICY_MEMBER_SERVICE) {
+                        TRY(jset(e, "service", json_string(m->service)));
+                        continue;
+                }
+                TRY(jset(e, "key_id", json_string(m->key_id)));
+                if (m->key_pem != NULL) {
+                        TRY(jset(e, "key", json_string(m->key_pem)));
+                }
+        }
+        TRY(jset(o, "members", TAKE_PTR(members)));
+        TRY(brule_json(b, &b->rule, 1, &tmp));
+        TRY(jset(o, "rule", tmp));
+        if (b->n_veto > 0) {
+                for (size_t i = 0; i < b->n_veto; i++) {
+                        ENSURE(b->veto[i] < b->n_members, CF_E_INTERNAL);
+                        TRY(jappend(veto, json_string(b->members[b->veto[i]].name)));
+                }
+                TRY(jset(o, "veto", TAKE_PTR(veto)));
+        }
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
 cf_status policy_to_json(const struct policy *p, json_t **ret)
 {
         CF_CLEANUP(json_decrefp) json_t *o = json_object();
@@ -2319,6 +2815,10 @@ cf_status policy_to_json(const struct policy *p, json_t **ret)
         TRY(strv_json(p->update_ids, p->n_update_ids, &tmp));
         TRY(jset(access, "update", tmp));
         TRY(jset(o, "access", TAKE_PTR(access)));
+        if (p->board != NULL) {
+                TRY(board_json(p->board, &tmp));
+                TRY(jset(o, "board", tmp));
+        }
         for (size_t i = 0; i < p->n_services; i++) {
                 TRY(service_json(&p->services[i], &tmp));
                 TRY(jappend(services, tmp));
@@ -2333,9 +2833,9 @@ cf_status policy_to_json(const struct policy *p, json_t **ret)
                 json_t *vols = json_array();
                 TRY(jset(o, "volumes", vols));
                 for (size_t i = 0; i < p->n_volumes; i++) {
-                        TRY(jappend(vols, json_pack("{s:s, s:s}", "name", p->volumes[i].name,
-                                                    "rollback",
-                                                    volume_rollbacks[p->volumes[i].rollback])));
+                        TRY(jappend(vols,
+                                    json_pack("{s:s, s:s}", "name", p->volumes[i].name, "rollback",
+                                              volume_rollbacks[p->volumes[i].rollback])));
                 }
         }
         *ret = TAKE_PTR(o);

@@ -21,6 +21,8 @@
 #include "base/mem.h"
 #include "base/status.h"
 
+struct cf_pkey; /* crypto/crypto.h */
+
 /* Named limits of the document format (see docs/policy.md). */
 #define POLICY_DOC_MAX           (1u << 20) /* bytes of policy text */
 #define POLICY_DEPTH_MAX         32         /* nesting of mappings and lists */
@@ -178,7 +180,7 @@ struct policy_rule {
 
 /* Shielded volumes (docs/formats/volume.md): what a rollback of the volume means. */
 enum policy_volume_rollback {
-        POLICY_VOLUME_PROTECTED = 1,  /* an unexpected tag is refused as a rollback */
+        POLICY_VOLUME_PROTECTED = 1,   /* an unexpected tag is refused as a rollback */
         POLICY_VOLUME_REINITIALIZABLE, /* an unexpected tag may be replaced by a new volume */
         POLICY_VOLUME_EPHEMERAL,       /* no freshness: any tag is accepted */
 };
@@ -212,6 +214,54 @@ struct policy_service {
         bool tolerate_outdated_tcb;
 };
 
+/* ---- boards (docs/policy.md, "Boards") --------------------------------------------------- */
+
+#define POLICY_BOARD_MEMBERS_MAX    64   /* members of one board */
+#define POLICY_BOARD_NAME_MAX       64   /* characters of a member name */
+#define POLICY_BOARD_DEPTH_MAX      8    /* nesting of rules: a bare name is depth 1 */
+#define POLICY_BOARD_RULE_ITEMS_MAX 64   /* items of one all_of or of list */
+#define POLICY_BOARD_KEY_PEM_MAX    4096 /* characters of a member's PEM public key */
+
+enum policy_member_kind {
+        POLICY_MEMBER_PERSON = 1, /* identified by a public key (key id) */
+        POLICY_MEMBER_SERVICE,    /* an attested program, "policy/service" */
+};
+
+struct policy_member {
+        char *name; /* [A-Za-z0-9][A-Za-z0-9._-]{0,63}, unique in the board */
+        enum policy_member_kind kind;
+        /* People: the key id (lower-case hex SHA-256 of the SPKI) always; the key and its PEM
+         * text when the document gave one (NULL when only key_id was given). */
+        char key_id[65];
+        struct cf_pkey *key;
+        char *key_pem;
+        /* Programs: "namespace/name/service" (a policy name, '/', a service name). */
+        char *service;
+};
+
+enum policy_board_rule_kind {
+        POLICY_BOARD_RULE_MEMBER = 1, /* met when that member approved */
+        POLICY_BOARD_RULE_ALL_OF,     /* met when every item is met */
+        POLICY_BOARD_RULE_AT_LEAST,   /* met when at least `at_least` items are met */
+};
+
+struct policy_board_rule {
+        enum policy_board_rule_kind kind;
+        size_t member;                   /* MEMBER: index into policy_board.members */
+        size_t at_least;                 /* AT_LEAST: 1..n_items */
+        struct policy_board_rule *items; /* ALL_OF, AT_LEAST: 1..POLICY_BOARD_RULE_ITEMS_MAX */
+        size_t n_items;
+};
+
+/* Who must approve a change of the policy (create, update, delete). */
+struct policy_board {
+        struct policy_member *members;
+        size_t n_members;
+        struct policy_board_rule rule;
+        size_t *veto; /* indices into members; any of them can block */
+        size_t n_veto;
+};
+
 struct policy {
         char *name;
         bool has_predecessor;
@@ -226,6 +276,8 @@ struct policy {
         size_t n_secrets;
         struct policy_volume *volumes;
         size_t n_volumes;
+        /* NULL when the document has no board: then access.update governs changes as before. */
+        struct policy_board *board;
 };
 
 /* ---- API ------------------------------------------------------------------------------- */
@@ -246,6 +298,12 @@ CF_DEFINE_CLEANUP(struct policy *, policy_free)
 /* Writes the lower-case hex SHA-256 of the exact bytes of text (the digest a successor
  * names as its predecessor) and a NUL into out. */
 CF_FN policy_digest(struct cf_slice text, char out[static 65]);
+
+/* True for a valid policy name: namespace/name, at least two segments of
+ * [a-z0-9][a-z0-9._-]{0,62}, at most POLICY_NAME_MAX characters. NULL is not valid. */
+bool policy_name_valid(const char *name);
+/* True for a valid service (and board member) name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
+bool policy_service_name_valid(const char *name);
 
 /* Lookups by exact name; the result is borrowed from p (NULL when absent). */
 const struct policy_service *policy_find_service(const struct policy *p, const char *name);
@@ -317,3 +375,91 @@ const char *policy_snp_bit_name(enum policy_snp_bit b);
 bool policy_service_evaluate(const struct policy_service *svc, enum attest_platform platform,
                              const struct attest_result *res, int64_t now,
                              struct attest_checks *out);
+
+/* ---- boards and approvals (board.c, docs/formats/approval.md) ------------------------------ */
+
+#define POLICY_APPROVAL_MAX     (16u << 10) /* bytes of an approval file */
+#define POLICY_APPROVAL_SIG_MAX 160         /* bytes of a decoded signature (P-384 DER: 104) */
+#define POLICY_APPROVAL_DOMAIN  "coffer-approval-v1"
+#define POLICY_APPROVALS_MAX    64 /* approvals evaluated in one decision */
+
+/* One offline approval (or veto) of a policy version, as parsed from an approval file. The
+ * signature is not verified by the parser: policy_board_evaluate verifies it over the
+ * statement the caller expects. */
+struct policy_approval {
+        char *policy;         /* a valid policy name */
+        char digest[65];      /* lower-case hex SHA-256 of the approved document */
+        char predecessor[65]; /* lower-case hex; "" when the statement names null */
+        bool veto;            /* the verdict: false "approve", true "veto" */
+        struct cf_pkey *key;  /* the signer's public key (Ed25519, P-256 or P-384) */
+        uint8_t *sig;
+        size_t sig_size;
+};
+
+/* Appends the exact signed statement to out:
+ *   "coffer-approval-v1\n" policy "\n" digest "\n" (predecessor | "null") "\n" verdict
+ * where verdict is "approve" or "veto" and there is no final newline. predecessor NULL (or "")
+ * means null. CF_E_INVALID_ARG for a policy name that is not valid or a digest or predecessor
+ * that is not 64 lower-case hex digits; CF_E_LIMIT when out would grow past its max. */
+CF_FN policy_approval_statement(const char *policy, const char *digest, const char *predecessor,
+                                bool veto, struct cf_buf *out);
+
+/* Parses an approval file: a JSON object with exactly the members version (1), policy, digest,
+ * predecessor (string or null), verdict, key (PEM SubjectPublicKeyInfo) and signature (padded
+ * base64), and at most POLICY_APPROVAL_MAX bytes. Strict: duplicate or unknown members, an
+ * unknown version (CF_E_VERSION), a malformed field (CF_E_MALFORMED, CF_E_ENCODING), a key
+ * that does not parse or is not Ed25519/P-256/P-384 (CF_E_KEY) and anything after the object
+ * (CF_E_SYNTAX) fail. json is only borrowed; on success *ret is owned by the caller
+ * (policy_approval_free). The signature is NOT verified here. */
+CF_FN policy_approval_parse(struct cf_slice json, struct policy_approval **ret);
+
+/* Frees an approval. NULL is a no-op. */
+void policy_approval_free(struct policy_approval *a);
+static inline void policy_approval_freep(struct policy_approval **a)
+{
+        policy_approval_free(*a);
+        *a = NULL;
+}
+
+/* Signs the statement for (policy, digest, predecessor, verdict) with key (a private
+ * Ed25519, P-256 or P-384 key) and appends the approval file (JSON, one object and a
+ * newline) to out_json. predecessor NULL means null. CF_E_INVALID_ARG for malformed
+ * arguments, CF_E_KEY for an unsupported or public-only key, CF_E_LIMIT when out_json is
+ * too small. On failure out_json keeps its previous size. */
+CF_FN policy_approval_sign(const struct cf_pkey *key, const char *policy, const char *digest,
+                           const char *predecessor, bool veto, struct cf_buf *out_json);
+
+/* Evaluates a board against approvals for (policy, digest, predecessor); predecessor NULL
+ * (or "") means the statement names null (a creation).
+ *
+ * Each approval is checked in order and recorded as "board.approval[i]": it must be for this
+ * policy, digest and predecessor (an approval of another version, or a replay for an older
+ * predecessor, is ignored), its signature must verify over the exact statement, and its key
+ * id must equal a person member's key id. A member counts once however many approvals it
+ * sent; a member that signed both an approval and a veto does not approve; a veto counts only
+ * from a member listed in the board's veto list. attested_services lists "policy/service"
+ * names whose approval came from an attested program (cofferd fills it after verifying the
+ * program's evidence; the CLI passes none); each is recorded as "board.service[k]" and counts
+ * for the service member of that name. Then "board.rule" (expected: the rule, actual: who
+ * approved) and "board.veto" are appended.
+ *
+ * True when the rule is met and no veto member vetoed. Fails closed: false for any NULL
+ * argument (n == 0 and n_services == 0 allow NULL arrays), more than POLICY_APPROVALS_MAX
+ * approvals or services, and when a check cannot be recorded. Checks of ignored approvals
+ * stay in out as failures, so callers must use the result, not attest_checks_all_ok(out). */
+bool policy_board_evaluate(const struct policy_board *b, const char *policy, const char *digest,
+                           const char *predecessor, struct policy_approval *const *approvals,
+                           size_t n, const char *const *attested_services, size_t n_services,
+                           struct attest_checks *out);
+
+/* Appends a human-readable form of a rule ("at_least 2 of [alice, bob, ci]") to out. */
+CF_FN policy_board_rule_format(const struct policy_board *b, const struct policy_board_rule *r,
+                               struct cf_buf *out);
+
+/* Parses a PEM "PUBLIC KEY" block (SubjectPublicKeyInfo) strictly: one block, base64 lines,
+ * nothing but whitespace after it. CF_E_ENCODING for bad PEM, CF_E_KEY for a key that is not
+ * Ed25519, P-256 or P-384. The caller owns *ret. */
+CF_FN policy_public_key_parse(struct cf_slice pem, struct cf_pkey **ret);
+
+/* Appends the PEM "PUBLIC KEY" block of k (64-character lines, final newline) to out. */
+CF_FN policy_public_key_pem(const struct cf_pkey *k, struct cf_buf *out);

@@ -1,0 +1,93 @@
+"""Policy boards: changes need the approvals the board's rule asks for; a board is replaced
+only with its own consent; vetoes block; approvals bind one exact change."""
+import json
+import os
+
+from conftest import sim_policy
+
+
+def _board_policy(world, rule=None, veto=None):
+    ids = {n: world.key_id(n) for n in ("alice", "bob", "carol")}
+    doc = sim_policy("gov/app", ids["alice"], "/usr/bin/env")
+    doc["board"] = {"members": [{"name": n, "key_id": k} for n, k in ids.items()],
+                    "rule": rule or {"at_least": 2, "of": ["alice", "bob", "carol"]}}
+    if veto:
+        doc["board"]["veto"] = veto
+    return doc
+
+
+def _approve(world, doc, who, veto=False):
+    path = world.write("doc-%s.json" % who, json.dumps(doc))
+    out = os.path.join(world.tmp, "%s-%s.sig" % (who, "veto" if veto else "ok"))
+    if os.path.exists(out):
+        os.unlink(out)
+    args = ["policy", "approve", path, "--out", out] + (["--veto"] if veto else [])
+    world.coffer(*args, identity=who)
+    return out
+
+
+def _change(world, verb, doc, approvals, who="alice"):
+    path = world.write("change.json", json.dumps(doc))
+    args = ["--json", "policy", verb, path]
+    for a in approvals:
+        args += ["--approval", a]
+    return world.coffer(*args, identity=who, check=False)
+
+
+def test_two_of_three_board(world):
+    doc = _board_policy(world)
+    # the new board must consent to its own creation
+    p = _change(world, "create", doc, [])
+    assert p.returncode == 1 and "board" in p.stderr
+    p = _change(world, "create", doc, [_approve(world, doc, "alice")])
+    assert p.returncode == 1 and "board" in p.stderr
+    p = _change(world, "create", doc, [_approve(world, doc, "alice"), _approve(world, doc, "bob")])
+    assert p.returncode == 0, p.stderr
+    first = json.loads(p.stdout)
+    # an update: alice alone is not enough, even though she is in access.update
+    doc2 = dict(doc, predecessor=first["digest"])
+    doc2["services"][0]["environment"] = {"V": "2"}
+    p = _change(world, "update", doc2, [_approve(world, doc2, "alice")])
+    assert p.returncode == 1 and "board" in p.stderr
+    # approvals of the creation do not approve the update (another digest and predecessor)
+    p = _change(world, "update", doc2, [os.path.join(world.tmp, "bob-ok.sig"),
+                                         _approve(world, doc2, "alice")])
+    assert p.returncode == 1
+    p = _change(world, "update", doc2, [_approve(world, doc2, "alice"),
+                                         _approve(world, doc2, "carol")], who="bob")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["version"] == 2
+    # a board cannot be deleted by one person
+    p = world.coffer("policy", "delete", "gov/app", check=False)
+    assert p.returncode == 1 and "board" in p.stderr
+
+
+def test_veto_blocks(world):
+    doc = _board_policy(world, veto=["alice"])
+    approvals = [_approve(world, doc, "bob"), _approve(world, doc, "carol"),
+                 _approve(world, doc, "alice", veto=True)]
+    p = _change(world, "create", doc, approvals)
+    assert p.returncode == 1 and "board" in p.stderr
+    p = _change(world, "create", doc, approvals[:2])
+    assert p.returncode == 0, p.stderr
+
+
+def test_non_member_signatures_do_not_count(world):
+    doc = _board_policy(world)
+    world.key_id("mallory")
+    approvals = [_approve(world, doc, "alice"), _approve(world, doc, "mallory")]
+    p = _change(world, "create", doc, approvals)
+    assert p.returncode == 1 and "board" in p.stderr
+
+
+def test_tampered_approval_is_refused(world):
+    doc = _board_policy(world)
+    a = _approve(world, doc, "alice")
+    b = _approve(world, doc, "bob")
+    j = json.load(open(b))
+    sig = bytearray(__import__("base64").b64decode(j["signature"]))
+    sig[-1] ^= 1
+    j["signature"] = __import__("base64").b64encode(bytes(sig)).decode()
+    json.dump(j, open(b, "w"))
+    p = _change(world, "create", doc, [a, b])
+    assert p.returncode == 1 and "board" in p.stderr
