@@ -195,7 +195,8 @@ static void reply_tags(struct evhttp_request *req, int status, const struct volu
 void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const char *rest)
 {
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
-        char enc[600], key[400], token[65];
+        char enc[600], key[400], token[65], tag[65];
+        bool is_prepare;
         char *policy = NULL, *slash, *volume;
         struct volume_state st;
         struct cf_buf body;
@@ -261,20 +262,22 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 cas_reply_error(req, 400, "volume.tag", "a tag is 64 lower-case hex digits", NULL);
                 return;
         }
-        if (prepare != NULL) {
+        /* Copies: the strings belong to j, which is released before the reply. */
+        is_prepare = prepare != NULL;
+        snprintf(tag, sizeof(tag), "%s", is_prepare ? prepare : commit);
+        json_decref(j);
+        if (is_prepare) {
                 st.has_prepared = true;
-                snprintf(st.prepared, sizeof(st.prepared), "%s", prepare);
-        } else if (st.has_prepared && strcmp(commit, st.prepared) == 0) {
+                snprintf(st.prepared, sizeof(st.prepared), "%s", tag);
+        } else if (st.has_prepared && strcmp(tag, st.prepared) == 0) {
                 st.has_committed = true;
-                snprintf(st.committed, sizeof(st.committed), "%s", commit);
+                snprintf(st.committed, sizeof(st.committed), "%s", tag);
                 st.has_prepared = false;
-        } else if (!(st.has_committed && strcmp(commit, st.committed) == 0)) {
-                json_decref(j);
+        } else if (!(st.has_committed && strcmp(tag, st.committed) == 0)) {
                 cas_reply_error(req, 409, "volume.not_prepared",
                                 "only the prepared tag can be committed", NULL);
                 return;
         }
-        json_decref(j);
         /* The key is needed to write the row back; load it again (it was wiped above). */
         {
                 struct volume_state fresh;
@@ -292,7 +295,6 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 cas_reply_status(req, s, "volume tag");
                 return;
         }
-        cf_log_info("volume %s tag %s=%.16s", key, prepare ? "prepared" : "committed",
-                    prepare ? prepare : commit);
+        cf_log_info("volume %s tag %s=%.16s", key, is_prepare ? "prepared" : "committed", tag);
         reply_tags(req, 200, &st);
 }
