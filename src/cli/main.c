@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "cli/cli.h"
+#include "client/pin.h"
 #include "crypto/tls.h"
 
 static const char g_usage[] =
@@ -119,38 +120,7 @@ cf_status cli_identity_load(const struct cli *cli, struct cf_buf *cert, struct c
 
 cf_status cli_pin_path(const struct cli *cli, char *out, size_t out_size)
 {
-        char dir[1100], enc[300];
-        int n;
-
-        ENSURE(cli->cas != NULL, CF_E_INVALID_ARG);
-        TRY(cf_client_encode_name(cli->cas, enc, sizeof(enc)));
-        n = snprintf(dir, sizeof(dir), "%s/pins", cli->identity);
-        ENSURE(n > 0 && (size_t)n < sizeof(dir), CF_E_LIMIT);
-        TRY(cf_mkdir_p(dir, 0700));
-        n = snprintf(out, out_size, "%s/%s", dir, enc);
-        ENSURE(n > 0 && (size_t)n < out_size, CF_E_LIMIT);
-        return CF_OK;
-}
-
-/* The key id pinned for --cas by an earlier `coffer cas attest`, into out; false if none. */
-static bool pinned_key(const struct cli *cli, char out[static CF_KEY_ID_HEX])
-{
-        char path[1200];
-        struct cf_buf b;
-        bool ok;
-
-        if (!cf_ok(cli_pin_path(cli, path, sizeof(path)))) {
-                return false;
-        }
-        cf_buf_init(&b, 256, false);
-        ok = cf_ok(cf_read_file(path, 256, &b)) && b.size >= CF_KEY_ID_HEX - 1 &&
-             strspn((const char *)b.ptr, "0123456789abcdef") == CF_KEY_ID_HEX - 1;
-        if (ok) {
-                memcpy(out, b.ptr, CF_KEY_ID_HEX - 1);
-                out[CF_KEY_ID_HEX - 1] = '\0';
-        }
-        cf_buf_done(&b);
-        return ok;
+        return cf_pin_path(cli->identity, cli->cas, out, out_size);
 }
 
 struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pin)
@@ -166,7 +136,7 @@ struct cf_client *cli_connect(const struct cli *cli, bool with_identity, bool pi
         if (cli->cas == NULL) {
                 exit(cli_usage("no cofferd address: give --cas HOST:PORT or set COFFER_CAS"));
         }
-        if (pin && expect == NULL && pinned_key(cli, pinned)) {
+        if (pin && expect == NULL && cf_pinned_key(cli->identity, cli->cas, pinned)) {
                 expect = pinned; /* attested earlier with `coffer cas attest` */
         }
         if (pin && expect == NULL) {
@@ -201,25 +171,6 @@ bool cli_request(struct cf_client *c, const char *method, const char *path,
         return true;
 }
 
-static void default_identity(struct cli *cli)
-{
-        const char *env = secure_getenv("COFFER_IDENTITY");
-        const char *xdg = secure_getenv("XDG_CONFIG_HOME");
-        const char *home = secure_getenv("HOME");
-
-        if (env != NULL && env[0] != '\0') {
-                snprintf(cli->identity, sizeof(cli->identity), "%s", env);
-        } else if (xdg != NULL && xdg[0] == '/') {
-                snprintf(cli->identity, sizeof(cli->identity), "%s/coffer", xdg);
-        } else {
-                if (home == NULL || home[0] != '/') {
-                        struct passwd *pw = getpwuid(getuid());
-                        home = pw && pw->pw_dir ? pw->pw_dir : "/";
-                }
-                snprintf(cli->identity, sizeof(cli->identity), "%s/.config/coffer", home);
-        }
-}
-
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -249,7 +200,7 @@ int main(int argc, char **argv)
         const char *cmd;
         int c;
 
-        default_identity(&cli);
+        cf_identity_dir(cli.identity, sizeof(cli.identity));
         while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
                 switch (c) {
                 case 'c':

@@ -20,9 +20,11 @@
 #include "base/mem.h"
 #include "client/activate.h"
 #include "client/cas_attest.h"
+#include "client/pin.h"
 #include "client/client.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
+#include "run/agent.h"
 #include "run/inject.h"
 
 /* Exit statuses of coffer-run itself (the program's own status is passed through). */
@@ -47,10 +49,13 @@ static const char g_usage[] =
         "Options (each also from the environment variable shown):\n"
         "  --cas HOST:PORT     cofferd's address                      COFFER_CAS\n"
         "  --cas-key KEYID     cofferd's key id (64 hex digits)       COFFER_CAS_KEY\n"
+        "                      (default: the key pinned by 'coffer cas attest')\n"
         "  --cas-policy FILE   instead of --cas-key: attest cofferd against the rules of a\n"
         "                      policy file's service (see 'coffer cas attest')\n"
         "                                                             COFFER_CAS_POLICY\n"
         "  --cas-service NAME  that service (default: cofferd)       COFFER_CAS_SERVICE\n"
+        "  --volume-dir DIR    backing directories of the policy's volumes\n"
+        "                      (default /var/lib/coffer/volumes)     COFFER_VOLUME_DIR\n"
         "  --policy NAME       the policy (namespace/name)            COFFER_POLICY\n"
         "  --service NAME      the service in that policy             COFFER_SERVICE\n"
         "  --tee TEE           auto, sim, tdx, snp or sgx (default sim) COFFER_TEE\n"
@@ -78,6 +83,8 @@ static const char g_usage[] =
 struct run_args {
         const char *cas, *cas_key, *policy, *service, *program;
         const char *cas_policy, *cas_service; /* attest cofferd instead of pinning its key */
+        char pinned[CF_KEY_ID_HEX];           /* from `coffer cas attest`, when no --cas-key */
+        const char *volume_dir;               /* backing directories of volumes */
         const char *tee, *tsm_root, *attestation_root;
         struct provider_choice choice;
         bool verbose;
@@ -405,6 +412,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 { "service", required_argument, NULL, 's' },
                 { "cas-policy", required_argument, NULL, 'P' },
                 { "cas-service", required_argument, NULL, 'S' },
+                { "volume-dir", required_argument, NULL, 'D' },
                 { "tee", required_argument, NULL, 't' },
                 { "tsm-root", required_argument, NULL, 'T' },
                 { "attestation-root", required_argument, NULL, 'A' },
@@ -436,6 +444,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 case 'S':
                         a->cas_service = optarg;
                         break;
+                case 'D':
+                        a->volume_dir = optarg;
+                        break;
                 case 't':
                         a->tee = optarg;
                         break;
@@ -464,6 +475,10 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         a->service = from_env(a->service, "COFFER_SERVICE");
         a->cas_policy = from_env(a->cas_policy, "COFFER_CAS_POLICY");
         a->cas_service = from_env(a->cas_service, "COFFER_CAS_SERVICE");
+        a->volume_dir = from_env(a->volume_dir, "COFFER_VOLUME_DIR");
+        if (a->volume_dir == NULL) {
+                a->volume_dir = "/var/lib/coffer/volumes";
+        }
         a->tee = from_env(a->tee, "COFFER_TEE");
         a->tsm_root = from_env(a->tsm_root, "COFFER_TSM_ROOT");
         a->attestation_root = from_env(a->attestation_root, "COFFER_ATTESTATION_ROOT");
@@ -474,6 +489,14 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 return fail(EXIT_SETUP, "give exactly one PROGRAM to run (try 'coffer-run --help')");
         }
         a->program = argv[optind];
+        if (a->cas != NULL && a->cas_key == NULL && a->cas_policy == NULL) {
+                /* A key id pinned by an earlier `coffer cas attest` of this user. */
+                char dir[1024];
+                cf_identity_dir(dir, sizeof(dir));
+                if (cf_pinned_key(dir, a->cas, a->pinned)) {
+                        a->cas_key = a->pinned;
+                }
+        }
         if (a->cas == NULL || (a->cas_key == NULL && a->cas_policy == NULL) ||
             a->policy == NULL || a->service == NULL) {
                 return fail(EXIT_SETUP, "--cas, --cas-key (or --cas-policy), --policy and --service "
@@ -550,7 +573,11 @@ int main(int argc, char **argv)
                 return status;
         }
         status = activate(c, &a, m, &bundle);
-        cf_client_free(c);
+        if (status != 0 || !agent_needed(bundle)) {
+                /* Without volumes nothing more is said to cofferd. */
+                cf_client_free(c);
+                c = NULL;
+        }
         if (status != 0) {
                 return status;
         }
@@ -574,6 +601,12 @@ int main(int argc, char **argv)
                 if (pread(fd, head, 2, 0) == 2 && head[0] == '#' && head[1] == '!') {
                         fcntl(fd, F_SETFD, 0);
                 }
+        }
+        if (c != NULL) {
+                struct agent_args ag = { a.cas, a.cas_key, a.policy, a.volume_dir, fd };
+                status = agent_run(&ag, c, bundle, new_argv, new_envp, RUN_ARGS_MAX);
+                json_decref(bundle);
+                return status;
         }
         fexecve(fd, new_argv, new_envp);
         status = fail(EXIT_EXEC, "cannot execute '%s': %s", resolved, strerror(errno));
