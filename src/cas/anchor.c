@@ -105,6 +105,16 @@ cf_status cas_anchor_check(struct cas_anchor *a, uint64_t store_version, char *e
                          a->path, cf_strerror(s));
                 return s;
         }
+        if (!exists && store_version > 0 && !a->reset) {
+                /* A store with history but no anchor: the anchor may have been deleted along
+                 * with a restored store. */
+                snprintf(err, err_size,
+                         "the freshness anchor '%s' is missing but the store is at state version "
+                         "%llu; refusing to start (if this is a deliberate move of the data "
+                         "directory, start once with --anchor-reset)",
+                         a->path, (unsigned long long)store_version);
+                return cf_fail(CF_E_ROLLBACK);
+        }
         if (exists && store_version < anchored) {
                 snprintf(err, err_size,
                          "rollback detected: the store is at state version %llu but the "

@@ -30,6 +30,7 @@ struct cas_anchor {
         pthread_t thread;
         bool running, stop;
         uint64_t pending, written;
+        bool reset; /* --anchor-reset: accept a missing anchor once */
         cf_status last_error;
 };
 

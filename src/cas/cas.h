@@ -33,6 +33,7 @@ struct cas_config {
         uint16_t listen_port;
         int threads;              /* 0: one per online CPU */
         const char *anchor;       /* --anchor: "none", "file:PATH", NULL = default file */
+        bool anchor_reset;        /* --anchor-reset */
         int sealing;              /* enum cas_sealing_kind; 0 = sim */
         const char *sealing_path; /* --sealing-path: device or directory of the provider */
         bool verbose;

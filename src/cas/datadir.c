@@ -220,6 +220,7 @@ static cf_status freshness(struct cas *cas)
                 cf_log_err("--anchor: expected 'none' or 'file:/absolute/path'");
                 return s;
         }
+        cas->anchor.reset = cas->cfg.anchor_reset;
         TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &st));
         s = store_state(st, &version, digest);
         store_close(st);

@@ -33,6 +33,7 @@ static const char g_usage[] =
         "      --anchor SPEC      freshness anchor of the store: 'file:/PATH' or 'none' (no\n"
         "                         rollback detection). Default: a file in the sim platform\n"
         "                         directory, outside the data directory\n"
+        "      --anchor-reset     accept a store whose anchor is missing (a deliberate move)\n"
         "      --trust-sim-key HEX\n"
         "                         also accept sim evidence signed by this platform key (64\n"
         "                         hex digits, see 'coffer sim-key'); repeatable. By default\n"
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
                 { "log-level", required_argument, NULL, 'L' },
                 { "trust-sim-key", required_argument, NULL, 'T' },
                 { "anchor", required_argument, NULL, 'a' },
+                { "anchor-reset", no_argument, NULL, 'R' },
                 { "sealing", required_argument, NULL, 's' },
                 { "sealing-path", required_argument, NULL, 'S' },
                 { "recovery-key", required_argument, NULL, 'r' },
@@ -261,6 +263,9 @@ int main(int argc, char **argv)
                         break;
                 case 'a':
                         cas.cfg.anchor = optarg;
+                        break;
+                case 'R':
+                        cas.cfg.anchor_reset = true;
                         break;
                 case 's': {
                         enum cas_sealing_kind kind;

@@ -243,9 +243,9 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
         }
         cf_buf_done(&body);
         s = token_of(st.key, token);
-        cf_wipe(st.key, sizeof(st.key));
         if (!cf_ok(s) || given == NULL || strlen(given) != 64 || !cf_ct_eq(given, token, 64)) {
                 json_decref(j);
+                cf_wipe(&st, sizeof(st));
                 cas_reply_error(req, m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST ? 403 : 405,
                                 "volume.token",
                                 "a volume token from an activation of a service mounting this "
@@ -254,11 +254,13 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 return;
         }
         if (m == EVHTTP_REQ_GET) {
+                cf_wipe(st.key, sizeof(st.key));
                 reply_tags(req, 200, &st);
                 return;
         }
         if (!hex64(prepare ? prepare : commit)) {
                 json_decref(j);
+                cf_wipe(st.key, sizeof(st.key));
                 cas_reply_error(req, 400, "volume.tag", "a tag is 64 lower-case hex digits", NULL);
                 return;
         }
@@ -274,23 +276,21 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 snprintf(st.committed, sizeof(st.committed), "%s", tag);
                 st.has_prepared = false;
         } else if (!(st.has_committed && strcmp(tag, st.committed) == 0)) {
+                cf_wipe(st.key, sizeof(st.key));
                 cas_reply_error(req, 409, "volume.not_prepared",
                                 "only the prepared tag can be committed", NULL);
                 return;
         }
-        /* The key is needed to write the row back; load it again (it was wiped above). */
-        {
-                struct volume_state fresh;
-                if (!cf_ok(load(w, key, &fresh))) {
-                        cas_reply_error(req, 500, "store.error", "cannot update the volume", NULL);
-                        return;
-                }
-                memcpy(st.key, fresh.key, sizeof(st.key));
-                st.version = fresh.version;
-                cf_wipe(&fresh, sizeof(fresh));
-        }
+        /* Written as the version after the one read: a concurrent change in between makes
+         * the store refuse this write (no lost update). */
         s = save(w, key, &st);
         cf_wipe(st.key, sizeof(st.key));
+        if (s.code == CF_E_EXISTS || s.code == CF_E_CONFLICT) {
+                cas_reply_error(req, 409, "volume.concurrent",
+                                "the volume's tags changed concurrently; read them and retry",
+                                NULL);
+                return;
+        }
         if (!cf_ok(s)) {
                 cas_reply_status(req, s, "volume tag");
                 return;

@@ -69,3 +69,17 @@ def test_anchor_of_another_cofferd_is_refused(world):
     world.cas.start(expect_failure=True)
     assert world.cas.proc.returncode != 0
     assert "another cofferd" in world.cas.logs()
+
+
+def test_a_deleted_anchor_is_refused(world):
+    me = world.key_id()
+    world.create(sim_policy("fresh/del", me, "/usr/bin/env"))
+    world.cas.stop()
+    for f in os.listdir(world.sim_dir):
+        if f.startswith("anchor-"):
+            os.unlink(os.path.join(world.sim_dir, f))
+    world.cas.start(expect_failure=True)
+    assert world.cas.proc.returncode != 0 and "anchor-reset" in world.cas.logs()
+    world.cas.extra_args = ["--anchor-reset"]
+    world.cas.start()
+    assert world.get("/v1/health")[0] == 200
