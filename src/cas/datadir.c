@@ -217,7 +217,8 @@ static cf_status freshness(struct cas *cas)
         snprintf(path, sizeof(path), "%s/anchor-%.16s.json", dir, cas->key_id);
         s = cas_anchor_configure(&cas->anchor, cas->cfg.anchor, path, cas->key_id);
         if (!cf_ok(s)) {
-                cf_log_err("--anchor: expected 'none' or 'file:/absolute/path'");
+                cf_log_err("--anchor: expected 'none', 'file:/absolute/path', 'tpm:TCTI' or "
+                           "'tpm@0xINDEX:TCTI'");
                 return s;
         }
         cas->anchor.reset = cas->cfg.anchor_reset;
@@ -226,6 +227,11 @@ static cf_status freshness(struct cas *cas)
         store_close(st);
         if (!cf_ok(s)) {
                 cf_log_err("cannot read the store's state: %s", cf_strerror(s));
+                return s;
+        }
+        s = cas_anchor_set_key(&cas->anchor, cas->data_key->ptr, cas->cfg.data_dir);
+        if (!cf_ok(s)) {
+                cf_log_err("freshness anchor: %s", cf_strerror(s));
                 return s;
         }
         s = cas_anchor_check(&cas->anchor, version, err, sizeof(err));
