@@ -281,9 +281,9 @@ static void eval_sim(struct ectx *e, const struct policy_rule *r)
         for (size_t j = 0; m != NULL && j < r->n_measurements && !matched; j++) {
                 matched = strcmp(r->measurements[j], m) == 0;
         }
-        snprintf(expected, sizeof(expected), "one of %zu measurement%s (%.16s...)",
-                 r->n_measurements, r->n_measurements == 1 ? "" : "s",
-                 r->n_measurements ? r->measurements[0] : "");
+        /* Refusals reach unauthenticated callers: say how many values, not which. */
+        snprintf(expected, sizeof(expected), "one of the %zu measurement%s of the rule",
+                 r->n_measurements, r->n_measurements == 1 ? "" : "s");
         add(e, "measurement", matched, expected, m != NULL ? m : "");
 }
 
