@@ -77,3 +77,68 @@ def test_volume_persists_encrypted_and_refuses_rollback(world):
     shutil.copytree(os.path.join(world.tmp, "old"), backing)
     p = _run(world, doc, "four")
     assert p.returncode == 125 and "rollback" in p.stderr, (p.returncode, p.stderr)
+
+
+WRITER = """
+import os, sys, time
+path = os.path.join(sys.argv[1], "log.txt")
+n = 0
+if os.path.exists(path):
+    n = len(open(path).read().splitlines())
+    print("resumed after", n, "lines", flush=True)
+with open(path, "a") as f:
+    for i in range(100000):
+        f.write("line %d of heavy writing\\n" % (n + i))
+        f.flush()
+        os.fsync(f.fileno())
+        if i == 20:
+            print("writing", flush=True)
+"""
+
+
+def test_kill_9_during_heavy_writes_then_continue(world):
+    import signal
+    import time
+    me = world.key_id()
+    mount = os.path.join(world.tmp, "mnt", "crash")
+    doc = sim_policy("run/crash", me, PYTHON, command=["python3", "-c", WRITER, mount],
+                     extra_service={"volumes": [{"volume": "data", "path": mount}]})
+    doc["volumes"] = [{"name": "data", "rollback": "protected"}]
+    world.create(doc)
+    env = world.env(COFFER_VOLUME_DIR=os.path.join(world.tmp, "vols"))
+    proc = subprocess.Popen([COFFER_RUN, "--policy", "run/crash", "--service", "app", PYTHON],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        time.sleep(0.3)
+        children = open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)).read().split()
+        assert children, "the program runs as coffer-run's child"
+        os.kill(int(children[0]), signal.SIGKILL)      # mid-commit, most likely
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 128 + signal.SIGKILL
+    # offline, with the volume's key (as an activation releases it): every chunk verifies
+    import base64
+    import json
+    from conftest import COFFER
+    bundle = json.loads(world.probe("normal", "run/crash", "app", measure(PYTHON))["bodies"][0])
+    keyfile = os.path.join(world.tmp, "volume.key")
+    with open(keyfile, "wb") as f:
+        f.write(base64.b64decode(bundle["volumes"][0]["key"]))
+    backing = os.path.join(world.tmp, "vols", "run%2Fcrash", "data")
+    v = subprocess.run([COFFER, "volume", "verify", backing, "--key-file", keyfile],
+                       capture_output=True, text=True, timeout=60)
+    assert v.returncode == 0 and "ok: 0 problems" in v.stdout, v.stdout + v.stderr
+    # the next run opens the volume at the committed or the prepared tag and continues
+    cont = subprocess.Popen([COFFER_RUN, "--policy", "run/crash", "--service", "app", PYTHON],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = cont.stdout.readline().strip()
+        assert first.startswith("resumed after"), (first, cont.stderr.read() if cont.poll() else "")
+        assert int(first.split()[2]) > 20
+    finally:
+        cont.kill()
+        cont.wait(timeout=10)
