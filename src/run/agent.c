@@ -276,6 +276,9 @@ int agent_run(const struct agent_args *a, struct cf_client *c, json_t *bundle, c
         signal(SIGTERM, forward);
         signal(SIGINT, forward);
         signal(SIGHUP, forward);
+        /* A reply to a program that just died must not kill the agent: its status is what
+         * coffer-run reports. */
+        signal(SIGPIPE, SIG_IGN);
         serve(a, c, sv[0], vols, n);
         close(sv[0]);
         cf_wipe(vols, sizeof(vols));
