@@ -163,7 +163,8 @@ CF_FN cas_policy_current(struct cas_worker *w, const char *name, const struct po
 /* secrets.c: generation on create/update and lookup at activation. */
 CF_FN cas_secrets_provision(struct cas_worker *w, const struct policy *p,
                             const struct policy *previous);
-/* Looks up a secret's value for substitution into s (a secret buffer). */
+/* Renders a secret for substitution into out (a secret buffer); ref is NAME or
+ * NAME:ENCODING as written in the placeholder (docs/policy.md). */
 CF_FN cas_secret_value(struct cas_worker *w, const struct policy *p, const char *name,
                        struct cf_buf *out);
 

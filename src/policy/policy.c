@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "crypto/crypto.h"
+#include "crypto/x509.h"
 #include "policy/policy_internal.h"
 
 /* The validator's own walk is at most six levels deep (services/N/files/N/path), except for
@@ -36,11 +37,14 @@ struct vctx {
         struct vel path[VPATH_MAX];
         size_t depth;
         bool nomem;
-        json_t *secret_names; /* set of declared secret names, for placeholder checks */
-        size_t hex_len;       /* digits item_hex expects (set just before each list) */
+        json_t *secret_names;     /* set of declared secret names, for placeholder checks */
+        const struct policy *pol; /* the model being built: kinds, for placeholder encodings */
+        size_t hex_len;           /* digits item_hex expects (set just before each list) */
 };
 
 #define ESC(s, buf) cf_log_escape((s), strlen(s), (buf), sizeof(buf))
+
+static void free_strv(char **v, size_t n);
 
 /* ---- path and error reporting ---------------------------------------------------------- */
 
@@ -426,7 +430,23 @@ static bool path_ok(const char *s, bool allow_root)
 static const char *const secret_kinds[] = {[POLICY_SECRET_ASCII] = "ascii",
                                            [POLICY_SECRET_HEX] = "hex",
                                            [POLICY_SECRET_BASE64] = "base64",
-                                           [POLICY_SECRET_BINARY] = "binary"};
+                                           [POLICY_SECRET_BINARY] = "binary",
+                                           [POLICY_SECRET_PRIVATE_KEY] = "private-key",
+                                           [POLICY_SECRET_PUBLIC_KEY] = "public-key",
+                                           [POLICY_SECRET_X509_CA] = "x509-ca",
+                                           [POLICY_SECRET_X509] = "x509"};
+
+static const char *const key_algs[] = {
+    [POLICY_ALG_ED25519] = "ed25519", [POLICY_ALG_P256] = "p256",
+    [POLICY_ALG_P384] = "p384",       [POLICY_ALG_RSA2048] = "rsa2048",
+    [POLICY_ALG_RSA3072] = "rsa3072", [POLICY_ALG_RSA4096] = "rsa4096"};
+#define KEY_ALGS_N (sizeof(key_algs) / sizeof(key_algs[0]))
+
+const char *policy_secret_kind_name(enum policy_secret_kind kind)
+{
+        return kind >= POLICY_SECRET_ASCII && kind <= POLICY_SECRET_KIND_MAX ? secret_kinds[kind]
+                                                                             : NULL;
+}
 
 const char *policy_platform_name(enum attest_platform p)
 {
@@ -483,24 +503,49 @@ static void check_placeholders(struct vctx *v, const char *s)
 {
         struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
         struct cf_slice lit, name;
+        char ref[POLICY_SECRET_NAME_MAX + 1 + POLICY_ENCODING_MAX + 1];
         char cname[POLICY_SECRET_NAME_MAX + 1];
-        char esc[ESC_SIZE];
+        char esc[ESC_SIZE], esc2[ESC_SIZE];
 
         for (;;) {
+                struct policy_encoding enc;
+                const struct policy_secret *sec;
                 enum policy_ph r = policy_placeholder_next(&c, &lit, &name);
                 if (r == POLICY_PH_END) {
                         return;
                 }
-                if (r == POLICY_PH_MALFORMED ||
-                    !cf_ok(cf_slice_to_cstr(name, cname, sizeof(cname)))) {
+                if (r == POLICY_PH_MALFORMED || !cf_ok(cf_slice_to_cstr(name, ref, sizeof(ref)))) {
                         verr(v, false,
-                             "malformed placeholder: expected $$coffer:NAME$$ with NAME of "
-                             "[A-Za-z0-9_.-]{1,64}");
+                             "malformed placeholder: expected $$coffer:NAME$$ or "
+                             "$$coffer:NAME:ENCODING$$ with NAME of [A-Za-z0-9_.-]{1,64}");
                         return;
+                }
+                if (!cf_ok(policy_placeholder_split(ref, cname, &enc))) {
+                        verr(v, false,
+                             "unknown encoding in placeholder %s (expected pem, der:base64, hex, "
+                             "base64, chain, pkcs8, key, public or json, optionally followed by "
+                             ":json)",
+                             ESC(ref, esc));
+                        continue;
                 }
                 if (json_object_get(v->secret_names, cname) == NULL) {
                         verr(v, false, "placeholder refers to undeclared secret %s",
                              ESC(cname, esc));
+                        continue;
+                }
+                sec = policy_find_secret(v->pol, cname);
+                if (sec != NULL && sec->kind == POLICY_SECRET_BINARY && enc.json &&
+                    enc.base == POLICY_ENC_DEFAULT) {
+                        /* Raw random bytes are not text: JSON could not hold them. */
+                        verr(v, false,
+                             "placeholder %s: a binary secret cannot be placed in JSON as is; "
+                             "use :base64:json or :hex:json",
+                             ESC(ref, esc));
+                } else if (sec != NULL && sec->kind != 0 &&
+                           !policy_encoding_fits(sec->kind, enc.base)) {
+                        verr(v, false,
+                             "placeholder %s: the encoding does not fit secret %s of kind %s",
+                             ESC(ref, esc), ESC(cname, esc2), secret_kinds[sec->kind]);
                 }
         }
 }
@@ -761,49 +806,297 @@ static void parse_value(struct vctx *v, json_t *j, struct policy_secret *sec)
         cf_buf_done(&b);
 }
 
-static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
+/* ---- keys and certificates ------------------------------------------------------------ */
+
+/* One DNS label: 1..63 letters, digits and hyphens, not starting or ending with a hyphen. */
+static bool dns_label_ok(struct cf_slice l)
 {
-        static const char *const keys[] = {"name", "kind", "size", "value", "charset", NULL};
-        json_t *name = get(v, obj, "name", true);
-        json_t *kind = get(v, obj, "kind", true);
-        json_t *size = get(v, obj, "size", false);
-        json_t *value = get(v, obj, "value", false);
-        json_t *charset = get(v, obj, "charset", false);
+        struct cf_cursor c = cf_cursor_make(l);
+        uint8_t ch = 0, first = 0;
+
+        if (l.size < 1 || l.size > 63) {
+                return false;
+        }
+        cf_ignore(cf_cursor_u8(&c, &first)); /* size >= 1 */
+        ch = first;
+        for (;;) {
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '-')) {
+                        return false;
+                }
+                if (!cf_ok(cf_cursor_u8(&c, &ch))) {
+                        break;
+                }
+        }
+        return first != '-' && ch != '-';
+}
+
+/* A host name for a SAN: labels separated by dots (no trailing dot), at most
+ * POLICY_DNS_NAME_MAX characters; the first label may be "*" (a wildcard). */
+static bool dns_name_ok(const char *s)
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        struct cf_cursor start = c;
+        size_t len = 0, labels = 0;
+        uint8_t ch;
+
+        if (strlen(s) < 1 || strlen(s) > POLICY_DNS_NAME_MAX) {
+                return false;
+        }
+        for (;;) {
+                bool end = !cf_ok(cf_cursor_u8(&c, &ch));
+                if (end || ch == '.') {
+                        struct cf_slice label;
+                        if (!cf_ok(cf_cursor_take(&start, len, &label))) {
+                                return false;
+                        }
+                        if (!(labels == 0 && cf_slice_eq(label, cf_slice_str("*")) && !end) &&
+                            !dns_label_ok(label)) {
+                                return false;
+                        }
+                        labels++;
+                        if (end) {
+                                return true;
+                        }
+                        start = c;
+                        len = 0;
+                        continue;
+                }
+                len++;
+        }
+}
+
+static bool item_dns(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (!dns_name_ok(s)) {
+                verr(v, false,
+                     "invalid DNS name %s (expected dot-separated labels of letters, digits and "
+                     "'-', at most %d characters; '*' only as the first label)",
+                     ESC(s, esc), POLICY_DNS_NAME_MAX);
+                return false;
+        }
+        return true;
+}
+
+static bool item_ip(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (!cf_x509_ip_ok(s)) {
+                verr(v, false, "invalid IP address %s (expected IPv4 dotted quad or IPv6)",
+                     ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+static bool item_usage(struct vctx *v, const char *s)
+{
+        char esc[ESC_SIZE];
+
+        if (strcmp(s, "server") != 0 && strcmp(s, "client") != 0) {
+                verr(v, false, "unknown usage %s (expected server or client)", ESC(s, esc));
+                return false;
+        }
+        return true;
+}
+
+/* A printable-ASCII string of 1..max characters, copied into *ret. */
+static void pki_string(struct vctx *v, json_t *obj, const char *key, size_t max, char **ret)
+{
+        json_t *j = json_object_get(obj, key);
+        const char *s;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, key);
+        s = want_string(v, j);
+        if (s != NULL && (strlen(s) < 1 || strlen(s) > max || !all_bytes(s, printable))) {
+                verr(v, false, "%s must be 1 to %zu printable ASCII characters", key, max);
+        } else if (s != NULL) {
+                *ret = vdup(v, s);
+        }
+        pop(v);
+}
+
+/* A reference to another secret of the policy (resolved by check_secret_refs). */
+static void pki_ref(struct vctx *v, json_t *obj, const char *key, char **ret)
+{
+        json_t *j = json_object_get(obj, key);
         const char *s;
         char esc[ESC_SIZE];
 
-        check_keys(v, obj, keys);
-        if (name != NULL) {
-                push_key(v, obj, "name");
-                s = want_string(v, name);
-                if (s != NULL && !policy_secret_name_ok(cf_slice_str(s))) {
-                        verr(v, false, "invalid secret name %s (expected [A-Za-z0-9_.-]{1,64})",
-                             ESC(s, esc));
-                } else if (s != NULL && json_object_get(v->secret_names, s) != NULL) {
-                        verr(v, false, "duplicate secret %s", ESC(s, esc));
-                } else if (s != NULL) {
-                        sec->name = vdup(v, s);
-                        if (json_object_set_new(v->secret_names, s, json_true()) != 0) {
-                                v->nomem = true;
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, key);
+        s = want_string(v, j);
+        if (s != NULL && !policy_secret_name_ok(cf_slice_str(s))) {
+                verr(v, false, "invalid secret name %s (expected [A-Za-z0-9_.-]{1,64})",
+                     ESC(s, esc));
+        } else if (s != NULL) {
+                *ret = vdup(v, s);
+        }
+        pop(v);
+}
+
+static void parse_algorithm(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        json_t *j = json_object_get(obj, "algorithm");
+        const char *s;
+        char esc[ESC_SIZE];
+
+        sec->algorithm = POLICY_ALG_P256;
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "algorithm");
+        s = want_string(v, j);
+        for (size_t i = 1; s != NULL && i < KEY_ALGS_N; i++) {
+                if (strcmp(s, key_algs[i]) == 0) {
+                        sec->algorithm = (enum policy_key_alg)i;
+                        s = NULL;
+                }
+        }
+        if (s != NULL) {
+                /* rsa1024, p521, secp256k1, ... : weak or unknown parameters are refused. */
+                verr(v, false,
+                     "unknown or refused algorithm %s (expected ed25519, p256, p384, rsa2048, "
+                     "rsa3072 or rsa4096; RSA below 2048 bits is refused)",
+                     ESC(s, esc));
+        }
+        pop(v);
+}
+
+static void parse_validity(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        json_t *j = json_object_get(obj, "validity_days");
+
+        sec->validity_days = sec->kind == POLICY_SECRET_X509_CA ? POLICY_CA_VALIDITY_DEFAULT
+                                                                : POLICY_X509_VALIDITY_DEFAULT;
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "validity_days");
+        if (!json_is_integer(j)) {
+                verr(v, false, "validity_days must be an integer from 1 to %d, got %s",
+                     POLICY_VALIDITY_DAYS_MAX, type_name(j));
+        } else if (json_integer_value(j) < 1 || json_integer_value(j) > POLICY_VALIDITY_DAYS_MAX) {
+                verr(v, false, "validity_days must be from 1 to %d, got %lld",
+                     POLICY_VALIDITY_DAYS_MAX, (long long)json_integer_value(j));
+        } else {
+                sec->validity_days = (uint32_t)json_integer_value(j);
+        }
+        pop(v);
+}
+
+static void parse_usage(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        json_t *j = json_object_get(obj, "usage");
+        char **items = NULL;
+        size_t n = 0;
+
+        sec->usage = POLICY_USAGE_SERVER;
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, "usage");
+        string_list(v, j, 1, 2, "usages", item_usage, true, false, &items, &n);
+        if (items != NULL) {
+                sec->usage = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (items[i] != NULL) {
+                                sec->usage |= strcmp(items[i], "server") == 0 ? POLICY_USAGE_SERVER
+                                                                              : POLICY_USAGE_CLIENT;
                         }
                 }
-                pop(v);
-        }
-        if (kind != NULL) {
-                push_key(v, obj, "kind");
-                s = want_string(v, kind);
-                for (size_t i = POLICY_SECRET_ASCII; s != NULL && i <= POLICY_SECRET_BINARY; i++) {
-                        if (strcmp(s, secret_kinds[i]) == 0) {
-                                sec->kind = (enum policy_secret_kind)i;
-                        }
+                if (sec->usage == 0) {
+                        sec->usage = POLICY_USAGE_SERVER; /* only after a reported error */
                 }
-                if (s != NULL && sec->kind == 0) {
-                        verr(v, false,
-                             "unknown secret kind %s (expected ascii, hex, base64 or binary)",
-                             ESC(s, esc));
-                }
-                pop(v);
         }
+        free_strv(items, n);
+        pop(v);
+}
+
+/* Keys each kind accepts besides name and kind. */
+static const char *const *kind_keys(enum policy_secret_kind k)
+{
+        static const char *const generated[] = {"size", "value", "charset", NULL};
+        static const char *const private_key[] = {"algorithm", NULL};
+        static const char *const public_key[] = {"of", NULL};
+        static const char *const ca[] = {"common_name", "issuer", "algorithm", "validity_days",
+                                         NULL};
+        static const char *const leaf[] = {"issuer", "common_name", "dns",           "ip",
+                                           "usage",  "algorithm",   "validity_days", NULL};
+
+        switch (k) {
+        case POLICY_SECRET_PRIVATE_KEY:
+                return private_key;
+        case POLICY_SECRET_PUBLIC_KEY:
+                return public_key;
+        case POLICY_SECRET_X509_CA:
+                return ca;
+        case POLICY_SECRET_X509:
+                return leaf;
+        default:
+                return generated;
+        }
+}
+
+static void parse_pki(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        switch (sec->kind) {
+        case POLICY_SECRET_PRIVATE_KEY:
+                parse_algorithm(v, obj, sec);
+                break;
+        case POLICY_SECRET_PUBLIC_KEY:
+                if (get(v, obj, "of", true) != NULL) {
+                        pki_ref(v, obj, "of", &sec->of);
+                }
+                break;
+        case POLICY_SECRET_X509:
+        case POLICY_SECRET_X509_CA:
+                if (sec->kind == POLICY_SECRET_X509) {
+                        (void)get(v, obj, "issuer", true); /* reports it when missing */
+                }
+                parse_algorithm(v, obj, sec);
+                parse_validity(v, obj, sec);
+                pki_ref(v, obj, "issuer", &sec->issuer);
+                if (get(v, obj, "common_name", true) != NULL) {
+                        pki_string(v, obj, "common_name", POLICY_COMMON_NAME_MAX,
+                                   &sec->common_name);
+                }
+                if (sec->kind == POLICY_SECRET_X509_CA) {
+                        break;
+                }
+                parse_usage(v, obj, sec);
+                if (json_object_get(obj, "dns") != NULL) {
+                        push_key(v, obj, "dns");
+                        string_list(v, json_object_get(obj, "dns"), 0, POLICY_SAN_MAX, "DNS names",
+                                    item_dns, true, false, &sec->dns, &sec->n_dns);
+                        pop(v);
+                }
+                if (json_object_get(obj, "ip") != NULL) {
+                        push_key(v, obj, "ip");
+                        string_list(v, json_object_get(obj, "ip"), 0, POLICY_SAN_MAX,
+                                    "IP addresses", item_ip, true, false, &sec->ip, &sec->n_ip);
+                        pop(v);
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+static void parse_generated(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        json_t *size = get(v, obj, "size", false);
+        json_t *value = get(v, obj, "value", false);
+        json_t *charset = get(v, obj, "charset", false);
+
         if (size != NULL && value != NULL) {
                 verr(v, false, "a secret has either size or value, not both");
         } else if (size == NULL && value == NULL) {
@@ -839,6 +1132,198 @@ static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
         }
 }
 
+static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        static const char *const all_keys[] = {
+            "name",   "kind",        "size", "value", "charset", "algorithm",     "of",
+            "issuer", "common_name", "dns",  "ip",    "usage",   "validity_days", NULL};
+        json_t *name = get(v, obj, "name", true);
+        json_t *kind = get(v, obj, "kind", true);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        check_keys(v, obj, all_keys);
+        if (name != NULL) {
+                push_key(v, obj, "name");
+                s = want_string(v, name);
+                if (s != NULL && !policy_secret_name_ok(cf_slice_str(s))) {
+                        verr(v, false, "invalid secret name %s (expected [A-Za-z0-9_.-]{1,64})",
+                             ESC(s, esc));
+                } else if (s != NULL && json_object_get(v->secret_names, s) != NULL) {
+                        verr(v, false, "duplicate secret %s", ESC(s, esc));
+                } else if (s != NULL) {
+                        sec->name = vdup(v, s);
+                        if (json_object_set_new(v->secret_names, s, json_true()) != 0) {
+                                v->nomem = true;
+                        }
+                }
+                pop(v);
+        }
+        if (kind != NULL) {
+                push_key(v, obj, "kind");
+                s = want_string(v, kind);
+                for (size_t i = POLICY_SECRET_ASCII; s != NULL && i <= POLICY_SECRET_KIND_MAX;
+                     i++) {
+                        if (strcmp(s, secret_kinds[i]) == 0) {
+                                sec->kind = (enum policy_secret_kind)i;
+                        }
+                }
+                if (s != NULL && sec->kind == 0) {
+                        verr(v, false,
+                             "unknown secret kind %s (expected ascii, hex, base64, binary, "
+                             "private-key, "
+                             "public-key, x509-ca or x509)",
+                             ESC(s, esc));
+                }
+                pop(v);
+        }
+        if (sec->kind == 0) {
+                return; /* reported: the other keys cannot be checked against a kind */
+        }
+        /* Keys of other kinds are errors at the key, so a misplaced one is easy to find. */
+        {
+                const char *const *allowed = kind_keys(sec->kind);
+                const char *key;
+                json_t *val;
+                json_object_foreach(obj, key, val)
+                {
+                        bool ok = strcmp(key, "name") == 0 || strcmp(key, "kind") == 0;
+                        bool known = false;
+                        for (size_t i = 0; allowed[i] != NULL && !ok; i++) {
+                                ok = strcmp(key, allowed[i]) == 0;
+                        }
+                        for (size_t i = 0; all_keys[i] != NULL && !ok && !known; i++) {
+                                known = strcmp(key, all_keys[i]) == 0;
+                        }
+                        if (!ok && known) {
+                                push_key(v, obj, key);
+                                verr(v, true, "key %s is not allowed for kind %s", ESC(key, esc),
+                                     secret_kinds[sec->kind]);
+                                pop(v);
+                        }
+                }
+        }
+        if (sec->kind <= POLICY_SECRET_BINARY) {
+                parse_generated(v, obj, sec);
+        } else {
+                parse_pki(v, obj, sec);
+        }
+}
+
+/* Index of the secret called name, or n when there is none. */
+static size_t secret_index(const struct policy *p, const char *name)
+{
+        for (size_t i = 0; name != NULL && i < p->n_secrets; i++) {
+                if (p->secrets[i].name != NULL && strcmp(p->secrets[i].name, name) == 0) {
+                        return i;
+                }
+        }
+        return p->n_secrets;
+}
+
+/* Cross-references between secrets, once all are known: `of` names a private-key, `issuer`
+ * an x509-ca, issuer chains end at a self-signed CA (no cycles), a certificate does not
+ * outlive its issuer; then the derived path lengths of CAs. */
+static void check_secret_refs(struct vctx *v, json_t *list, struct policy *p)
+{
+        char esc[ESC_SIZE], esc2[ESC_SIZE];
+        bool cycles = false;
+
+        for (size_t i = 0; i < p->n_secrets; i++) {
+                struct policy_secret *sec = &p->secrets[i];
+                json_t *item = json_array_get(list, i);
+                size_t k;
+
+                if (sec->of != NULL) {
+                        push_index(v, list, i);
+                        push_key(v, item, "of");
+                        k = secret_index(p, sec->of);
+                        if (k == p->n_secrets) {
+                                verr(v, false, "'of' refers to undeclared secret %s",
+                                     ESC(sec->of, esc));
+                        } else if (p->secrets[k].kind != POLICY_SECRET_PRIVATE_KEY &&
+                                   p->secrets[k].kind != 0) {
+                                verr(v, false,
+                                     "'of' must name a private-key secret; %s is of kind %s",
+                                     ESC(sec->of, esc), secret_kinds[p->secrets[k].kind]);
+                        }
+                        pop(v);
+                        pop(v);
+                }
+                if (sec->issuer == NULL) {
+                        continue;
+                }
+                push_index(v, list, i);
+                push_key(v, item, "issuer");
+                k = secret_index(p, sec->issuer);
+                if (k == p->n_secrets) {
+                        verr(v, false, "'issuer' refers to undeclared secret %s",
+                             ESC(sec->issuer, esc));
+                } else if (p->secrets[k].kind != POLICY_SECRET_X509_CA && p->secrets[k].kind != 0) {
+                        verr(v, false, "'issuer' must name an x509-ca secret; %s is of kind %s",
+                             ESC(sec->issuer, esc), secret_kinds[p->secrets[k].kind]);
+                } else if (k == i) {
+                        verr(v, false,
+                             "issuer cycle: %s issues itself (omit 'issuer' for a "
+                             "self-signed CA)",
+                             ESC(sec->name ? sec->name : "", esc));
+                        cycles = true;
+                } else {
+                        /* Walk up the chain; coming back to i is a cycle through i. */
+                        size_t cur = k, steps = 0;
+                        while (p->secrets[cur].issuer != NULL && steps++ <= p->n_secrets) {
+                                cur = secret_index(p, p->secrets[cur].issuer);
+                                if (cur == p->n_secrets || cur == i) {
+                                        break;
+                                }
+                        }
+                        if (cur == i || steps > p->n_secrets) {
+                                verr(v, false,
+                                     "issuer cycle: the chain of issuers from %s through %s "
+                                     "never reaches a self-signed x509-ca",
+                                     ESC(sec->name ? sec->name : "", esc), ESC(sec->issuer, esc2));
+                                cycles = true;
+                        } else if (cur != p->n_secrets && steps + 1 > POLICY_ISSUER_DEPTH_MAX) {
+                                verr(v, false,
+                                     "issuer chain too long: %zu CAs above %s (at most %d)",
+                                     steps + 1, ESC(sec->name ? sec->name : "", esc),
+                                     POLICY_ISSUER_DEPTH_MAX);
+                        } else if (sec->validity_days > p->secrets[k].validity_days &&
+                                   p->secrets[k].kind == POLICY_SECRET_X509_CA) {
+                                verr(v, false,
+                                     "impossible validity: %u days is longer than the %u days "
+                                     "of its issuer %s, which the certificate would outlive",
+                                     sec->validity_days, p->secrets[k].validity_days,
+                                     ESC(sec->issuer, esc));
+                        }
+                }
+                pop(v);
+                pop(v);
+        }
+        if (cycles) {
+                return;
+        }
+        /* pathLenConstraint: for each CA, every ancestor at distance d gets at least d. */
+        for (size_t i = 0; i < p->n_secrets; i++) {
+                size_t cur = i;
+                int d = 0;
+                if (p->secrets[i].kind != POLICY_SECRET_X509_CA) {
+                        continue;
+                }
+                for (size_t steps = 0; steps < p->n_secrets && p->secrets[cur].issuer != NULL;
+                     steps++) {
+                        cur = secret_index(p, p->secrets[cur].issuer);
+                        if (cur == p->n_secrets) {
+                                break;
+                        }
+                        d++;
+                        if (p->secrets[cur].path_len < d) {
+                                p->secrets[cur].path_len = d;
+                        }
+                }
+        }
+}
+
 static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
 {
         json_t *j = get(v, root, "secrets", false);
@@ -861,6 +1346,7 @@ static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
                                 }
                                 pop(v);
                         }
+                        check_secret_refs(v, j, p);
                 }
         }
         pop(v);
@@ -2337,7 +2823,8 @@ cf_status policy_parse(struct cf_slice text, struct policy **ret, struct policy_
         names = json_object();
         p = calloc(1, sizeof(*p));
         ENSURE(names != NULL && p != NULL, CF_E_NOMEM);
-        struct vctx v = {.errs = errs, .locs = json_doc ? NULL : &locs, .secret_names = names};
+        struct vctx v = {
+            .errs = errs, .locs = json_doc ? NULL : &locs, .secret_names = names, .pol = p};
         validate(&v, root, p);
         ENSURE(!v.nomem, CF_E_NOMEM);
         if (!cf_ok(load) || errs->n > 0 || errs->truncated) {
@@ -2455,6 +2942,11 @@ struct policy *policy_free(struct policy *p)
                 free(s->name);
                 free(s->charset);
                 cf_wipe_free(s->value, s->value_size);
+                free(s->of);
+                free(s->issuer);
+                free(s->common_name);
+                free_strv(s->dns, s->n_dns);
+                free_strv(s->ip, s->n_ip);
         }
         free(p->secrets);
         for (size_t i = 0; p->volumes != NULL && i < p->n_volumes; i++) {
@@ -2484,7 +2976,8 @@ const struct policy_service *policy_find_service(const struct policy *p, const c
 const struct policy_secret *policy_find_secret(const struct policy *p, const char *name)
 {
         for (size_t i = 0; p != NULL && name != NULL && i < p->n_secrets; i++) {
-                if (strcmp(p->secrets[i].name, name) == 0) {
+                /* Names are never NULL in a parsed model, but they may be while validating. */
+                if (p->secrets[i].name != NULL && strcmp(p->secrets[i].name, name) == 0) {
                         return &p->secrets[i];
                 }
         }
@@ -2709,14 +3202,57 @@ static cf_status service_json(const struct policy_service *s, json_t **ret)
         return CF_OK;
 }
 
+/* The key and certificate fields, in the document's shape (defaults written out). */
+static cf_status pki_json(const struct policy_secret *s, json_t *o, json_t **ret)
+{
+        if (s->kind == POLICY_SECRET_PUBLIC_KEY) {
+                TRY(jset(o, "of", json_string(s->of)));
+                *ret = json_incref(o);
+                return CF_OK;
+        }
+        ENSURE(s->algorithm >= POLICY_ALG_ED25519 && (size_t)s->algorithm < KEY_ALGS_N,
+               CF_E_INTERNAL);
+        TRY(jset(o, "algorithm", json_string(key_algs[s->algorithm])));
+        if (s->kind == POLICY_SECRET_PRIVATE_KEY) {
+                *ret = json_incref(o);
+                return CF_OK;
+        }
+        TRY(jset(o, "common_name", json_string(s->common_name)));
+        if (s->issuer != NULL) {
+                TRY(jset(o, "issuer", json_string(s->issuer)));
+        }
+        TRY(jset(o, "validity_days", json_integer((json_int_t)s->validity_days)));
+        if (s->kind == POLICY_SECRET_X509) {
+                json_t *tmp = NULL;
+                CF_CLEANUP(json_decrefp) json_t *usage = json_array();
+                ENSURE(usage != NULL, CF_E_NOMEM);
+                TRY(strv_json(s->dns, s->n_dns, &tmp));
+                TRY(jset(o, "dns", tmp));
+                TRY(strv_json(s->ip, s->n_ip, &tmp));
+                TRY(jset(o, "ip", tmp));
+                if (s->usage & POLICY_USAGE_SERVER) {
+                        TRY(jappend(usage, json_string("server")));
+                }
+                if (s->usage & POLICY_USAGE_CLIENT) {
+                        TRY(jappend(usage, json_string("client")));
+                }
+                TRY(jset(o, "usage", TAKE_PTR(usage)));
+        }
+        *ret = json_incref(o);
+        return CF_OK;
+}
+
 static cf_status secret_json(const struct policy_secret *s, json_t **ret)
 {
         CF_CLEANUP(json_decrefp) json_t *o = json_object();
 
         ENSURE(o != NULL, CF_E_NOMEM);
-        ENSURE(s->kind >= POLICY_SECRET_ASCII && s->kind <= POLICY_SECRET_BINARY, CF_E_INTERNAL);
+        ENSURE(s->kind >= POLICY_SECRET_ASCII && s->kind <= POLICY_SECRET_KIND_MAX, CF_E_INTERNAL);
         TRY(jset(o, "name", json_string(s->name)));
         TRY(jset(o, "kind", json_string(secret_kinds[s->kind])));
+        if (s->kind > POLICY_SECRET_BINARY) {
+                return pki_json(s, o, ret);
+        }
         if (s->has_value) {
                 /* Never the value: this view is shown to readers of the policy. */
                 TRY(jset(o, "value", json_string("<redacted>")));

@@ -69,7 +69,33 @@ enum policy_secret_kind {
         POLICY_SECRET_ASCII = 1,
         POLICY_SECRET_HEX,
         POLICY_SECRET_BASE64,
-        POLICY_SECRET_BINARY
+        POLICY_SECRET_BINARY,
+        POLICY_SECRET_PRIVATE_KEY, /* generated key pair (algorithm) */
+        POLICY_SECRET_PUBLIC_KEY,  /* the public half of the private-key secret `of` */
+        POLICY_SECRET_X509_CA,     /* a CA certificate and its key: self-signed or by `issuer` */
+        POLICY_SECRET_X509,        /* a leaf certificate and its key, issued by `issuer` */
+};
+#define POLICY_SECRET_KIND_MAX POLICY_SECRET_X509
+
+/* Limits and defaults of key and certificate secrets (docs/policy.md, "Secrets"). */
+#define POLICY_SAN_MAX               64    /* entries of dns, and of ip, per certificate */
+#define POLICY_ISSUER_DEPTH_MAX      8     /* x509-ca secrets above any certificate */
+#define POLICY_DNS_NAME_MAX          253   /* characters of one DNS name */
+#define POLICY_COMMON_NAME_MAX       64    /* characters of a common name */
+#define POLICY_VALIDITY_DAYS_MAX     36500 /* 100 years */
+#define POLICY_CA_VALIDITY_DEFAULT   3650
+#define POLICY_X509_VALIDITY_DEFAULT 365
+#define POLICY_USAGE_SERVER          1u /* extendedKeyUsage serverAuth */
+#define POLICY_USAGE_CLIENT          2u /* extendedKeyUsage clientAuth */
+
+/* Key algorithms of private-key, x509-ca and x509 secrets (default p256). */
+enum policy_key_alg {
+        POLICY_ALG_ED25519 = 1,
+        POLICY_ALG_P256,
+        POLICY_ALG_P384,
+        POLICY_ALG_RSA2048,
+        POLICY_ALG_RSA3072,
+        POLICY_ALG_RSA4096,
 };
 
 struct policy_secret {
@@ -81,7 +107,59 @@ struct policy_secret {
         uint8_t *value; /* explicit value: text bytes for ascii, decoded bytes otherwise;
                            a secret, wiped by policy_free */
         size_t value_size;
+
+        /* Keys and certificates; zero/NULL for the other kinds. */
+        enum policy_key_alg algorithm; /* private-key, x509-ca, x509 */
+        char *of;                      /* public-key: a private-key secret of this policy */
+        char *issuer;      /* x509 (required), x509-ca (NULL: self-signed): an x509-ca */
+        char *common_name; /* x509-ca, x509 */
+        char **dns;        /* x509: SAN DNS names, as written */
+        size_t n_dns;
+        char **ip; /* x509: SAN IP addresses, as written */
+        size_t n_ip;
+        unsigned usage;         /* x509: POLICY_USAGE_* bits, never 0 */
+        uint32_t validity_days; /* x509-ca, x509 */
+        /* x509-ca, derived (not in the document): the longest chain of x509-ca secrets of the
+         * policy below this one, which is its certificate's pathLenConstraint. */
+        int path_len;
 };
+
+/* How a placeholder renders its secret: $$coffer:NAME$$ or $$coffer:NAME:ENCODING$$.
+ * ENCODING is a base encoding, optionally followed by ":json", or "json" alone (the default
+ * rendering, JSON-escaped). docs/policy.md lists which encodings fit which kinds. */
+enum policy_enc {
+        POLICY_ENC_DEFAULT = 0, /* no encoding given: pem for keys and certificates */
+        POLICY_ENC_PEM,         /* "pem" */
+        POLICY_ENC_DER_BASE64,  /* "der:base64" */
+        POLICY_ENC_HEX,         /* "hex" */
+        POLICY_ENC_BASE64,      /* "base64" */
+        POLICY_ENC_CHAIN,       /* "chain": certificate then its issuers, PEM */
+        POLICY_ENC_PKCS8,       /* "pkcs8": private key, PEM PKCS#8 */
+        POLICY_ENC_KEY,         /* "key": private key of a certificate secret, PEM */
+        POLICY_ENC_PUBLIC,      /* "public": public key, PEM SubjectPublicKeyInfo */
+};
+#define POLICY_ENCODING_MAX 24 /* characters of an ENCODING, ":json" included */
+
+struct policy_encoding {
+        enum policy_enc base;
+        bool json; /* JSON-string-escape the result (no quotes) */
+};
+
+/* Splits a placeholder reference "NAME" or "NAME:ENCODING" (what policy_substitute passes to
+ * its lookup callback) into the secret name (a NUL-terminated copy into name) and the parsed
+ * encoding. CF_E_MALFORMED for a bad name or an unknown encoding. */
+CF_FN policy_placeholder_split(const char *ref, char name[static POLICY_SECRET_NAME_MAX + 1],
+                               struct policy_encoding *ret);
+
+/* True when an encoding can render a secret of that kind (base and JSON form). */
+bool policy_encoding_fits(enum policy_secret_kind kind, enum policy_enc base);
+
+/* The document's name of a kind ("private-key"), or NULL when out of range. */
+const char *policy_secret_kind_name(enum policy_secret_kind kind);
+
+/* Appends s JSON-string-escaped (no surrounding quotes) to out: '"', '\\' and control
+ * characters are escaped, other bytes copied. For values placed inside JSON files. */
+CF_FN policy_json_escape(struct cf_slice s, struct cf_buf *out);
 
 struct policy_kv {
         char *name;
@@ -316,11 +394,13 @@ bool policy_key_may_read(const struct policy *p, const char *key_id);
 /* True when key_id (lower-case hex) is in the update list. */
 bool policy_key_may_update(const struct policy *p, const char *key_id);
 
-/* Resolves a secret name to its bytes. The slice must stay valid until the callback is
+/* Resolves a placeholder reference, "NAME" or "NAME:ENCODING" (policy_placeholder_split), to
+ * its bytes. The slice must stay valid until the callback is
  * called again or policy_substitute returns. CF_E_NOT_FOUND for an unknown name. */
 typedef cf_status (*policy_lookup_fn)(void *ctx, const char *name, struct cf_slice *ret);
 
-/* Appends text to out with every $$coffer:NAME$$ replaced by lookup(ctx, NAME). "$$" not
+/* Appends text to out with every $$coffer:REF$$ replaced by lookup(ctx, REF), REF being
+ * NAME or NAME:ENCODING. "$$" not
  * followed by "coffer:" is copied literally. out should be a secret buffer the caller
  * initialised (cf_buf_init(&b, max, true)). Errors: CF_E_MALFORMED for a malformed
  * placeholder, the lookup's status (CF_E_NOT_FOUND for unknown names), CF_E_LIMIT when out

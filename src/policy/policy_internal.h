@@ -69,7 +69,8 @@ enum policy_ph {
 
 /* Scans c for the next placeholder. Literal text before it goes to *ret_literal; on
  * POLICY_PH_FOUND the cursor is left after the closing "$$". Placeholders never overlap:
- * scanning resumes after the previous one. Both slices borrow from c's input. */
+ * scanning resumes after the previous one. Both slices borrow from c's input; the name may
+ * carry an encoding (NAME:ENCODING, see policy_placeholder_split). */
 enum policy_ph policy_placeholder_next(struct cf_cursor *c, struct cf_slice *ret_literal,
                                        struct cf_slice *ret_name);
 
