@@ -1324,32 +1324,56 @@ static void check_secret_refs(struct vctx *v, json_t *list, struct policy *p)
         }
 }
 
-static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
+/* A top-level list of mappings at root[key]: allocates n elements of elem_size into *ret and
+ * calls fn for each mapping (with the path pushed), so every such list validates alike. */
+typedef void (*list_item_fn)(struct vctx *v, json_t *item, struct policy *p, size_t i);
+
+static json_t *parse_list_of(struct vctx *v, json_t *root, const char *key, bool required,
+                             size_t min, size_t max, size_t elem_size, void **ret,
+                             size_t *ret_n, struct policy *p, list_item_fn fn)
 {
-        json_t *j = get(v, root, "secrets", false);
+        json_t *j = get(v, root, key, required);
         size_t n;
 
         if (j == NULL) {
-                return;
+                return NULL;
         }
-        push_key(v, root, "secrets");
-        if (want_list(v, j, 0, POLICY_SECRETS_MAX, "secrets")) {
+        push_key(v, root, key);
+        if (want_list(v, j, min, max, key)) {
                 n = json_array_size(j);
-                p->secrets = vcalloc(v, n, sizeof(*p->secrets));
-                if (p->secrets != NULL) {
-                        p->n_secrets = n;
+                *ret = vcalloc(v, n, elem_size);
+                if (*ret != NULL) {
+                        *ret_n = n;
                         for (size_t i = 0; i < n; i++) {
                                 json_t *item = json_array_get(j, i);
                                 push_index(v, j, i);
                                 if (want_object(v, item)) {
-                                        parse_secret(v, item, &p->secrets[i]);
+                                        fn(v, item, p, i);
                                 }
                                 pop(v);
                         }
-                        check_secret_refs(v, j, p);
                 }
         }
         pop(v);
+        return *ret != NULL ? j : NULL;
+}
+
+static void parse_secret_at(struct vctx *v, json_t *item, struct policy *p, size_t i)
+{
+        parse_secret(v, item, &p->secrets[i]);
+}
+
+static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
+{
+        json_t *j = parse_list_of(v, root, "secrets", false, 0, POLICY_SECRETS_MAX,
+                                  sizeof(*p->secrets), (void **)&p->secrets, &p->n_secrets, p,
+                                  parse_secret_at);
+
+        if (j != NULL) {
+                push_key(v, root, "secrets");
+                check_secret_refs(v, j, p);
+                pop(v);
+        }
 }
 
 /* ---- volumes -------------------------------------------------------------------------- */
@@ -1416,29 +1440,9 @@ static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t i
 
 static void parse_volumes(struct vctx *v, json_t *root, struct policy *p)
 {
-        json_t *j = get(v, root, "volumes", false);
-        size_t n;
-
-        if (j == NULL) {
-                return;
-        }
-        push_key(v, root, "volumes");
-        if (want_list(v, j, 0, POLICY_VOLUMES_MAX, "volumes")) {
-                n = json_array_size(j);
-                p->volumes = vcalloc(v, n, sizeof(*p->volumes));
-                if (p->volumes != NULL) {
-                        p->n_volumes = n;
-                        for (size_t i = 0; i < n; i++) {
-                                json_t *item = json_array_get(j, i);
-                                push_index(v, j, i);
-                                if (want_object(v, item)) {
-                                        parse_volume(v, item, p, i);
-                                }
-                                pop(v);
-                        }
-                }
-        }
-        pop(v);
+        (void)(parse_list_of(v, root, "volumes", false, 0, POLICY_VOLUMES_MAX,
+                                     sizeof(*p->volumes), (void **)&p->volumes, &p->n_volumes, p,
+                                     parse_volume));
 }
 
 /* A service's mounts: each names a declared volume and an absolute path, no path twice. */
@@ -2268,29 +2272,9 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
 
 static void parse_services(struct vctx *v, json_t *root, struct policy *p)
 {
-        json_t *j = get(v, root, "services", true);
-        size_t n;
-
-        if (j == NULL) {
-                return;
-        }
-        push_key(v, root, "services");
-        if (want_list(v, j, 1, POLICY_SERVICES_MAX, "services")) {
-                n = json_array_size(j);
-                p->services = vcalloc(v, n, sizeof(*p->services));
-                if (p->services != NULL) {
-                        p->n_services = n;
-                        for (size_t i = 0; i < n; i++) {
-                                json_t *item = json_array_get(j, i);
-                                push_index(v, j, i);
-                                if (want_object(v, item)) {
-                                        parse_service(v, item, p, i);
-                                }
-                                pop(v);
-                        }
-                }
-        }
-        pop(v);
+        (void)(parse_list_of(v, root, "services", true, 1, POLICY_SERVICES_MAX,
+                                     sizeof(*p->services), (void **)&p->services,
+                                     &p->n_services, p, parse_service));
 }
 
 /* ---- boards ---------------------------------------------------------------------------- */
