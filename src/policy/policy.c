@@ -1324,42 +1324,56 @@ static void check_secret_refs(struct vctx *v, json_t *list, struct policy *p)
         }
 }
 
-/* A top-level list of mappings at root[key]: allocates n elements of elem_size into *ret and
- * calls fn for each mapping (with the path pushed), so every such list validates alike. */
-typedef void (*list_item_fn)(struct vctx *v, json_t *item, struct policy *p, size_t i);
+/* A list of mappings: allocates n elements of elem_size into *ret and calls fn for each
+ * mapping (with its index pushed on the path), so every such list validates alike. */
+typedef void (*list_item_fn)(struct vctx *v, json_t *item, void *ctx, size_t i);
 
+static bool each_object(struct vctx *v, json_t *j, size_t min, size_t max, const char *what,
+                        size_t elem_size, void **ret, size_t *ret_n, void *ctx, list_item_fn fn)
+{
+        size_t n;
+
+        if (!want_list(v, j, min, max, what)) {
+                return false;
+        }
+        n = json_array_size(j);
+        *ret = vcalloc(v, n, elem_size);
+        if (*ret == NULL) {
+                return false;
+        }
+        *ret_n = n;
+        for (size_t i = 0; i < n; i++) {
+                json_t *item = json_array_get(j, i);
+                push_index(v, j, i);
+                if (want_object(v, item)) {
+                        fn(v, item, ctx, i);
+                }
+                pop(v);
+        }
+        return true;
+}
+
+/* The same for a top-level key; returns the list when it was read. */
 static json_t *parse_list_of(struct vctx *v, json_t *root, const char *key, bool required,
                              size_t min, size_t max, size_t elem_size, void **ret,
                              size_t *ret_n, struct policy *p, list_item_fn fn)
 {
         json_t *j = get(v, root, key, required);
-        size_t n;
+        bool ok;
 
         if (j == NULL) {
                 return NULL;
         }
         push_key(v, root, key);
-        if (want_list(v, j, min, max, key)) {
-                n = json_array_size(j);
-                *ret = vcalloc(v, n, elem_size);
-                if (*ret != NULL) {
-                        *ret_n = n;
-                        for (size_t i = 0; i < n; i++) {
-                                json_t *item = json_array_get(j, i);
-                                push_index(v, j, i);
-                                if (want_object(v, item)) {
-                                        fn(v, item, p, i);
-                                }
-                                pop(v);
-                        }
-                }
-        }
+        ok = each_object(v, j, min, max, key, elem_size, ret, ret_n, p, fn);
         pop(v);
-        return *ret != NULL ? j : NULL;
+        return ok ? j : NULL;
 }
 
-static void parse_secret_at(struct vctx *v, json_t *item, struct policy *p, size_t i)
+static void parse_secret_at(struct vctx *v, json_t *item, void *ctx, size_t i)
 {
+        struct policy *p = ctx;
+
         parse_secret(v, item, &p->secrets[i]);
 }
 
@@ -1438,11 +1452,16 @@ static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t i
         }
 }
 
+static void parse_volume_at(struct vctx *v, json_t *item, void *ctx, size_t i)
+{
+        parse_volume(v, item, ctx, i);
+}
+
 static void parse_volumes(struct vctx *v, json_t *root, struct policy *p)
 {
         (void)(parse_list_of(v, root, "volumes", false, 0, POLICY_VOLUMES_MAX,
                                      sizeof(*p->volumes), (void **)&p->volumes, &p->n_volumes, p,
-                                     parse_volume));
+                                     parse_volume_at));
 }
 
 /* A service's mounts: each names a declared volume and an absolute path, no path twice. */
@@ -1622,27 +1641,15 @@ static void parse_file(struct vctx *v, json_t *obj, struct policy_service *svc, 
         }
 }
 
+static void parse_file_at(struct vctx *v, json_t *item, void *ctx, size_t i)
+{
+        parse_file(v, item, ctx, i);
+}
+
 static void parse_files(struct vctx *v, json_t *j, struct policy_service *svc)
 {
-        size_t n;
-
-        if (!want_list(v, j, 0, POLICY_FILES_MAX, "files")) {
-                return;
-        }
-        n = json_array_size(j);
-        svc->files = vcalloc(v, n, sizeof(*svc->files));
-        if (svc->files == NULL) {
-                return;
-        }
-        svc->n_files = n;
-        for (size_t i = 0; i < n; i++) {
-                json_t *item = json_array_get(j, i);
-                push_index(v, j, i);
-                if (want_object(v, item)) {
-                        parse_file(v, item, svc, i);
-                }
-                pop(v);
-        }
+        (void)each_object(v, j, 0, POLICY_FILES_MAX, "files", sizeof(*svc->files),
+                          (void **)&svc->files, &svc->n_files, svc, parse_file_at);
 }
 
 /* ---- attestation rules ----------------------------------------------------------------- */
@@ -2270,11 +2277,16 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
         check_rules_tolerate(v, obj, svc);
 }
 
+static void parse_service_at(struct vctx *v, json_t *item, void *ctx, size_t i)
+{
+        parse_service(v, item, ctx, i);
+}
+
 static void parse_services(struct vctx *v, json_t *root, struct policy *p)
 {
         (void)(parse_list_of(v, root, "services", true, 1, POLICY_SERVICES_MAX,
                                      sizeof(*p->services), (void **)&p->services,
-                                     &p->n_services, p, parse_service));
+                                     &p->n_services, p, parse_service_at));
 }
 
 /* ---- boards ---------------------------------------------------------------------------- */
@@ -2622,27 +2634,15 @@ static void parse_veto(struct vctx *v, json_t *j, struct policy_board *b)
         }
 }
 
+static void parse_member_at(struct vctx *v, json_t *item, void *ctx, size_t i)
+{
+        parse_member(v, item, ctx, i);
+}
+
 static void parse_members(struct vctx *v, json_t *j, struct policy_board *b)
 {
-        size_t n;
-
-        if (!want_list(v, j, 1, POLICY_BOARD_MEMBERS_MAX, "members")) {
-                return;
-        }
-        n = json_array_size(j);
-        b->members = vcalloc(v, n, sizeof(*b->members));
-        if (b->members == NULL) {
-                return;
-        }
-        b->n_members = n;
-        for (size_t i = 0; i < n; i++) {
-                json_t *item = json_array_get(j, i);
-                push_index(v, j, i);
-                if (want_object(v, item)) {
-                        parse_member(v, item, b, i);
-                }
-                pop(v);
-        }
+        (void)each_object(v, j, 1, POLICY_BOARD_MEMBERS_MAX, "members", sizeof(*b->members),
+                          (void **)&b->members, &b->n_members, b, parse_member_at);
 }
 
 static void parse_board(struct vctx *v, json_t *root, struct policy *p)
