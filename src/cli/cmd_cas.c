@@ -100,7 +100,10 @@ static size_t trusted_sim_keys(const struct cli *cli, uint8_t keys[2][32])
                 n++;
         }
         if (cli->trust_sim_key != NULL &&
-            cf_ok(cf_hex_decode(cf_slice_str(cli->trust_sim_key), keys[n], 32))) {
+            !cf_ok(cf_hex_decode(cf_slice_str(cli->trust_sim_key), keys[n], 32))) {
+                exit(cli_usage("--trust-sim-key wants 64 hex digits"));
+        }
+        if (cli->trust_sim_key != NULL) {
                 n++;
         }
         return n;
