@@ -10,6 +10,7 @@
 
 #include <event2/keyvalq_struct.h>
 
+#include "attest/provider.h"
 #include "attest/sim.h"
 #include "base/codec.h"
 #include "base/log.h"
@@ -28,7 +29,11 @@ void cas_api_version(struct cas_worker *w, struct evhttp_request *req)
         cf_hex_encode(w->cas->self_measurement, 32, m, sizeof(m));
         cas_reply_json(req, 200,
                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "version", COFFER_VERSION, "api", "v1",
-                                 "tee", "sim", "key_id", w->cas->key_id, "measurement", m));
+                                 "tee",
+                                 w->cas->tee.kind == PROVIDER_SIM ? "sim"
+                                 : w->cas->tee.platform     ? attest_platform_name(w->cas->tee.platform)
+                                                            : "auto",
+                                 "key_id", w->cas->key_id, "measurement", m));
 }
 
 void cas_api_metrics(struct cas_worker *w, struct evhttp_request *req)
@@ -87,6 +92,7 @@ void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
         uint8_t nonce[CAS_NONCE_MAX], rd[64];
         size_t nonce_size;
         struct cf_buf ev, b64;
+        enum attest_platform platform = ATTEST_SIM;
         uint8_t audit_key[AUDIT_KEY_SIZE];
         char audit_hex[2 * AUDIT_KEY_SIZE + 1];
         cf_status s;
@@ -108,14 +114,29 @@ void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
                 return;
         }
         evhttp_clear_headers(&q);
-        cf_buf_init(&ev, 1024, false);
-        cf_buf_init(&b64, 2048, false);
+        cf_buf_init(&ev, 64 * 1024, false);
+        cf_buf_init(&b64, 128 * 1024, false);
         cas_audit_public_key(audit_key);
         cf_hex_encode(audit_key, sizeof(audit_key), audit_hex, sizeof(audit_hex));
         s = audit_cas_report_data(w->cas->key_id_raw, audit_key, cf_slice_make(nonce, nonce_size),
                                   rd);
-        if (cf_ok(s)) {
+        if (cf_ok(s) && w->cas->tee.kind == PROVIDER_SIM) {
                 s = sim_evidence_make(w->cas->sim_platform_key, w->cas->self_measurement, rd, &ev);
+                platform = ATTEST_SIM;
+        } else if (cf_ok(s)) {
+                /* On a hardware TEE the evidence comes from it, with the same report data. */
+                struct attest_evidence hw;
+                char err[256] = "";
+                attest_evidence_init(&hw);
+                s = provider_get(&w->cas->tee, w->cas->cfg.tsm_root, w->cas->cfg.attestation_root,
+                                 rd, &hw, err, sizeof(err));
+                if (cf_ok(s)) {
+                        platform = hw.platform;
+                        s = cf_buf_append(&ev, hw.bytes.ptr, hw.bytes.size);
+                } else {
+                        cf_log_err("attestation: cannot get evidence from the TEE: %s", err);
+                }
+                attest_evidence_done(&hw);
         }
         if (cf_ok(s)) {
                 s = cf_base64_encode_buf(ev.ptr, ev.size, &b64);
@@ -125,8 +146,9 @@ void cas_api_attestation(struct cas_worker *w, struct evhttp_request *req)
         } else {
                 cas_reply_json(req, 200,
                                json_pack("{s:s, s:s, s:{s:s, s:s}}", "key_id", w->cas->key_id,
-                                         "audit_key", audit_hex, "evidence", "type", "sim",
-                                         "data", (char *)b64.ptr));
+                                         "audit_key", audit_hex, "evidence", "type",
+                                         attest_platform_name(platform), "data",
+                                         (char *)b64.ptr));
         }
         cf_buf_done(&ev);
         cf_buf_done(&b64);

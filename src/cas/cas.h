@@ -13,6 +13,7 @@
 #include "base/mem.h"
 #include "base/status.h"
 #include "attest/checks.h"
+#include "attest/provider.h"
 #include "cas/anchor.h"
 #include "crypto/crypto.h"
 
@@ -36,6 +37,9 @@ struct cas_config {
         bool anchor_reset;        /* --anchor-reset */
         int sealing;              /* enum cas_sealing_kind; 0 = sim */
         const char *sealing_path; /* --sealing-path: device or directory of the provider */
+        const char *tee;          /* --tee: where cofferd's own evidence comes from */
+        const char *tsm_root;     /* --tsm-root (configfs-tsm), NULL = default */
+        const char *attestation_root; /* --attestation-root (LibOS), NULL = default */
         bool verbose;
 };
 
@@ -64,6 +68,7 @@ struct cas {
         size_t n_trusted_sim_keys;
         atomic_ulong collateral_generation; /* bumped on every collateral import or delete */
         struct cas_anchor anchor;           /* freshness of the store (rollback detection) */
+        struct provider_choice tee;         /* cofferd's own evidence: sim or a TEE provider */
         /* Recovery mode: the sealing key cannot unwrap the data key; only health, version,
          * attestation and /v1/recovery are served until K shares restore it. */
         bool recovery_mode;

@@ -36,6 +36,11 @@ static const char g_usage[] =
         "                         the index) or 'none' (no rollback detection). Default: a\n"
         "                         file in the sim platform directory, outside the data dir\n"
         "      --anchor-reset     accept a store whose anchor is missing (a deliberate move)\n"
+        "      --tee TEE          where cofferd's own evidence comes from: sim (default), auto,\n"
+        "                         tdx, snp (configfs-tsm) or sgx (LibOS /dev/attestation)\n"
+        "      --tsm-root DIR     configfs-tsm report directory (tests use a fake one)\n"
+        "      --attestation-root DIR\n"
+        "                         the LibOS attestation directory\n"
         "      --trust-sim-key HEX\n"
         "                         also accept sim evidence signed by this platform key (64\n"
         "                         hex digits, see 'coffer sim-key'); repeatable. By default\n"
@@ -228,6 +233,9 @@ int main(int argc, char **argv)
                 { "trust-sim-key", required_argument, NULL, 'T' },
                 { "anchor", required_argument, NULL, 'a' },
                 { "anchor-reset", no_argument, NULL, 'R' },
+                { "tee", required_argument, NULL, 256 },
+                { "tsm-root", required_argument, NULL, 257 },
+                { "attestation-root", required_argument, NULL, 258 },
                 { "sealing", required_argument, NULL, 's' },
                 { "sealing-path", required_argument, NULL, 'S' },
                 { "recovery-key", required_argument, NULL, 'r' },
@@ -269,6 +277,15 @@ int main(int argc, char **argv)
                         break;
                 case 'R':
                         cas.cfg.anchor_reset = true;
+                        break;
+                case 256:
+                        cas.cfg.tee = optarg;
+                        break;
+                case 257:
+                        cas.cfg.tsm_root = optarg;
+                        break;
+                case 258:
+                        cas.cfg.attestation_root = optarg;
                         break;
                 case 's': {
                         enum cas_sealing_kind kind;
@@ -357,6 +374,14 @@ int main(int argc, char **argv)
                        "against a local root. Use it for development and tests only.",
                        cas.cfg.sealing > CAS_SEALING_SIM ? "" : " and state is sealed by a key file");
         cas.started_at = (int64_t)time(NULL);
+        {
+                char err[256] = "";
+                if (!cf_ok(provider_choose(cas.cfg.tee ? cas.cfg.tee : "sim", cas.cfg.tsm_root,
+                                           cas.cfg.attestation_root, &cas.tee, err,
+                                           sizeof(err)))) {
+                        return usage_error("--tee", err);
+                }
+        }
         if (init) {
                 return run_init(&cas, recovery_files, n_recovery, threshold);
         }

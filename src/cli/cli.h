@@ -44,6 +44,11 @@ void cli_print_json(json_t *j);
 
 /* Loads the person's identity (certificate PEM into cert, key into *key). */
 CF_FN cli_identity_load(const struct cli *cli, struct cf_buf *cert, struct cf_pkey **key);
+struct attest_collateral;
+/* Loads every regular file of dir into coll (roles are recognised by content); prints why
+ * and returns non-zero on failure. */
+int cli_load_collateral(const char *dir, struct attest_collateral *coll);
+
 /* Where a successful `coffer cas attest` pins cofferd's key id for the address --cas:
  * IDENTITY/pins/ADDRESS. */
 CF_FN cli_pin_path(const struct cli *cli, char *out, size_t out_size);

@@ -136,6 +136,7 @@ static int cas_attest(struct cli *cli)
 {
         uint8_t keys[2][32];
         struct cf_cas_expect e = { 0 };
+        struct attest_collateral coll;
         CF_CLEANUP(policy_freep) struct policy *p = NULL;
         struct attest_result res;
         struct cf_client *c;
@@ -146,7 +147,7 @@ static int cas_attest(struct cli *cli)
 
         if (cli->expect_key == NULL && cli->policy_file == NULL) {
                 return cli_usage("usage: coffer cas attest (--expect-key KEYID | --policy FILE "
-                                 "[--service NAME]) [--trust-sim-key HEX]");
+                                 "[--service NAME]) [--trust-sim-key HEX] [--collateral DIR]");
         }
         if (cli->policy_file != NULL) {
                 p = load_expectations(cli);
@@ -159,20 +160,28 @@ static int cas_attest(struct cli *cli)
                                          cli->service ? cli->service : "cofferd");
                 }
         }
+        attest_collateral_init(&coll);
+        if (cli->collateral != NULL && cli_load_collateral(cli->collateral, &coll) != 0) {
+                return CLI_EXIT_FAIL;
+        }
+        e.collateral = &coll; /* for cofferd on a hardware TEE */
         e.key_id = cli->expect_key;
         e.sim_keys = (const uint8_t(*)[32])keys;
         e.n_sim_keys = trusted_sim_keys(cli, keys);
         e.now = (int64_t)time(NULL);
         c = cli_connect(cli, false, false);
         if (c == NULL) {
+                attest_collateral_done(&coll);
                 return CLI_EXIT_FAIL;
         }
         if (!cf_ok(attest_result_init(&res))) {
                 cf_client_free(c);
+                attest_collateral_done(&coll);
                 return cli_error("out of memory");
         }
         s = cf_cas_attest(c, &e, &res, kid);
         cf_client_free(c);
+        attest_collateral_done(&coll);
         ok = cf_ok(s);
         if (!ok && s.code != CF_E_REFUSED) {
                 attest_result_done(&res);

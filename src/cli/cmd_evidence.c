@@ -22,7 +22,7 @@
 #define EVIDENCE_FILE_MAX (1u << 20)
 
 /* Loads every regular file of dir (not recursive); roles are recognised by content. */
-static int load_collateral(const char *dir, struct attest_collateral *coll)
+int cli_load_collateral(const char *dir, struct attest_collateral *coll)
 {
         DIR *d = opendir(dir);
         struct dirent *e;
@@ -180,7 +180,7 @@ int cmd_evidence(struct cli *cli)
         cf_buf_init(&ev, EVIDENCE_FILE_MAX, false);
         status = load_evidence(cli->argv[2], &ev);
         if (status == 0 && cli->collateral != NULL) {
-                status = load_collateral(cli->collateral, &coll);
+                status = cli_load_collateral(cli->collateral, &coll);
         }
         if (status != 0 || !cf_ok(attest_result_init(&res))) {
                 attest_collateral_done(&coll);

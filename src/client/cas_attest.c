@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attest/intel/intel.h"
 #include "attest/sim.h"
+#include "attest/snp/snp.h"
 #include "base/codec.h"
 #include "client/audit_verify.h"
 #include "crypto/tls.h"
@@ -83,6 +85,33 @@ static cf_status check_sim_key(const struct cf_cas_expect *e, struct attest_resu
                                  hex ? hex : "none");
 }
 
+static cf_status verify(enum attest_platform platform, struct cf_slice ev,
+                        const struct cf_cas_expect *e, struct attest_result *res)
+{
+        struct attest_collateral none;
+        const struct attest_collateral *coll = e->collateral;
+
+        attest_collateral_init(&none);
+        if (coll == NULL) {
+                coll = &none;
+        }
+        switch (platform) {
+        case ATTEST_SIM:
+                return sim_evidence_verify(ev, res);
+        case ATTEST_SGX:
+        case ATTEST_TDX: {
+                struct intel_options o = { .now = e->now };
+                return intel_verify(ev, coll, &o, res);
+        }
+        case ATTEST_SNP: {
+                struct snp_options o = { .now = e->now, .expected_stepping = -1 };
+                return snp_verify(ev, coll, &o, res);
+        }
+        default:
+                return cf_fail(CF_E_UNSUPPORTED);
+        }
+}
+
 cf_status cf_cas_attest(struct cf_client *c, const struct cf_cas_expect *e,
                         struct attest_result *res, char ret_key_id[static CF_KEY_ID_HEX])
 {
@@ -98,18 +127,16 @@ cf_status cf_cas_attest(struct cf_client *c, const struct cf_cas_expect *e,
         if (cf_ok(s) && !cf_ok(attest_platform_parse(type, &platform))) {
                 s = cf_fail(CF_E_UNSUPPORTED);
         }
-        if (cf_ok(s) && platform != ATTEST_SIM) {
-                /* cofferd itself runs in sim mode today; hardware self-evidence comes with its
-                 * sealing providers. */
-                s = cf_fail(CF_E_UNSUPPORTED);
-        }
         if (cf_ok(s)) {
-                cf_ignore(sim_evidence_verify(cf_buf_slice(&ev), res)); /* explained in checks */
+                /* The same verifiers as for workloads; the outcome is explained in checks. */
+                cf_ignore(verify(platform, cf_buf_slice(&ev), e, res));
         }
         cf_buf_done(&ev);
         TRY(s);
         ENSURE(res->valid, CF_E_REFUSED); /* the verifier's checks say why */
-        TRY(check_sim_key(e, res));
+        if (platform == ATTEST_SIM) {
+                TRY(check_sim_key(e, res));
+        }
         TRY(check_binding(c, nonce, audit_key, res, kid));
         if (e->key_id != NULL) {
                 TRY(attest_checks_add(&res->checks, "key_id", strcmp(kid, e->key_id) == 0,
@@ -119,7 +146,7 @@ cf_status cf_cas_attest(struct cf_client *c, const struct cf_cas_expect *e,
          * answer decides (checks of rules tried before a match remain as failures). */
         ENSURE(attest_checks_all_ok(&res->checks), CF_E_REFUSED);
         if (e->service != NULL) {
-                ENSURE(policy_service_evaluate(e->service, ATTEST_SIM, res, e->now, &res->checks),
+                ENSURE(policy_service_evaluate(e->service, platform, res, e->now, &res->checks),
                        CF_E_REFUSED);
         }
         memcpy(ret_key_id, kid, CF_KEY_ID_HEX);

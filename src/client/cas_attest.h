@@ -16,6 +16,7 @@ struct cf_cas_expect {
         const struct policy_service *service; /* NULL: no rules evaluated */
         const uint8_t (*sim_keys)[32];        /* trusted sim platform keys */
         size_t n_sim_keys;
+        const struct attest_collateral *collateral; /* hardware evidence: NULL = none given */
         int64_t now;
 };
 

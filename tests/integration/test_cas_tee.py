@@ -1,0 +1,31 @@
+"""cofferd on a hardware TEE takes its own evidence from the TEE (here a fake configfs-tsm
+that behaves like the kernel), binding the same report data as in sim; clients verify it with
+the same verifiers as workloads. The fake's evidence is not a real quote, so the client must
+refuse it and say why; what is checked is the wiring: 64 bytes of report data reached the
+TEE interface, and the evidence came back typed as the TEE's."""
+import json
+import os
+
+from conftest import Cofferd
+from test_providers import FakeTee
+
+
+def test_cofferd_self_evidence_comes_from_the_tee(world):
+    fake = FakeTee(world.tmp, "tsm", "--provider", "tdx_guest")
+    try:
+        world.cas.stop()
+        world.cas = Cofferd(os.path.join(world.tmp, "data-tee"), world.sim_dir)
+        world.cas.extra_args = ["--tee", "tdx", "--tsm-root", fake.root]
+        world.cas.start()
+        status, body = world.get("/v1/version")
+        assert json.loads(body)["tee"] == "tdx"
+        p = world.coffer("--json", "cas", "attest", "--expect-key", world.cas.key_id,
+                         check=False)
+        out = json.loads(p.stdout)
+        assert p.returncode == 1 and out["valid"] is False
+        failed = [c["name"] for c in out["checks"] if not c["ok"]]
+        assert failed and failed[0].startswith("intel.quote")   # a fake quote does not parse
+        reqs = fake.requests()
+        assert reqs and len(bytes.fromhex(reqs[-1]["report_data"])) == 64
+    finally:
+        fake.stop()
