@@ -17,6 +17,7 @@
 #include "base/codec.h"
 #include "base/io.h"
 #include "cli/cli.h"
+#include "client/collateral_dir.h"
 #include "policy/policy.h"
 
 #define EVIDENCE_FILE_MAX (1u << 20)
@@ -24,36 +25,12 @@
 /* Loads every regular file of dir (not recursive); roles are recognised by content. */
 int cli_load_collateral(const char *dir, struct attest_collateral *coll)
 {
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        int status = 0;
+        char err[512] = "";
 
-        if (d == NULL) {
-                return cli_error("cannot open collateral folder '%s'", dir);
+        if (!cf_ok(cf_collateral_load_dir(dir, coll, err, sizeof(err)))) {
+                return cli_error("%s", err);
         }
-        while (status == 0 && (e = readdir(d)) != NULL) {
-                char path[PATH_MAX];
-                struct stat st;
-                struct cf_buf b;
-
-                if (e->d_name[0] == '.') {
-                        continue;
-                }
-                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-                if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-                        continue;
-                }
-                cf_buf_init(&b, ATTEST_COLLATERAL_MAX_SIZE, false);
-                if (!cf_ok(cf_read_file(path, ATTEST_COLLATERAL_MAX_SIZE, &b))) {
-                        status = cli_error("cannot read '%s' (at most 4 MiB)", path);
-                } else if (!cf_ok(attest_collateral_add(coll, e->d_name, b.ptr, b.size))) {
-                        status = cli_error("too many collateral files in '%s' (at most %d)", dir,
-                                           ATTEST_COLLATERAL_MAX_FILES);
-                }
-                cf_buf_done(&b);
-        }
-        closedir(d);
-        return status;
+        return 0;
 }
 
 /* Evidence files are raw; a file of hex digits (e.g. an SNP report as text) is decoded. */

@@ -20,6 +20,7 @@
 #include "base/mem.h"
 #include "client/activate.h"
 #include "client/cas_attest.h"
+#include "client/collateral_dir.h"
 #include "client/pin.h"
 #include "client/client.h"
 #include "crypto/tls.h"
@@ -54,6 +55,8 @@ static const char g_usage[] =
         "                      policy file's service (see 'coffer cas attest')\n"
         "                                                             COFFER_CAS_POLICY\n"
         "  --cas-service NAME  that service (default: cofferd)       COFFER_CAS_SERVICE\n"
+        "  --cas-collateral DIR  collateral to verify a cofferd on a hardware TEE\n"
+        "                                                             COFFER_CAS_COLLATERAL\n"
         "  --volume-dir DIR    backing directories of the policy's volumes\n"
         "                      (default /var/lib/coffer/volumes)     COFFER_VOLUME_DIR\n"
         "  --policy NAME       the policy (namespace/name)            COFFER_POLICY\n"
@@ -85,6 +88,7 @@ struct run_args {
         const char *cas_policy, *cas_service; /* attest cofferd instead of pinning its key */
         char pinned[CF_KEY_ID_HEX];           /* from `coffer cas attest`, when no --cas-key */
         const char *volume_dir;               /* backing directories of volumes */
+        const char *cas_collateral;           /* collateral for a cofferd on a hardware TEE */
         const char *tee, *tsm_root, *attestation_root;
         struct provider_choice choice;
         bool verbose;
@@ -354,6 +358,8 @@ static int attest_cas(struct cf_client *c, const struct run_args *a)
         CF_CLEANUP(policy_freep) struct policy *p = NULL;
         struct policy_errors errs;
         struct cf_cas_expect e = { 0 };
+        struct attest_collateral coll;
+        char err[512] = "";
         struct attest_result res;
         uint8_t keys[1][32];
         char kid[CF_KEY_ID_HEX];
@@ -379,10 +385,18 @@ static int attest_cas(struct cf_client *c, const struct run_args *a)
         }
         e.key_id = a->cas_key;
         e.now = (int64_t)time(NULL);
+        attest_collateral_init(&coll);
+        if (a->cas_collateral != NULL &&
+            !cf_ok(cf_collateral_load_dir(a->cas_collateral, &coll, err, sizeof(err)))) {
+                return fail(EXIT_SETUP, "--cas-collateral: %s", err);
+        }
+        e.collateral = &coll;
         if (!cf_ok(attest_result_init(&res))) {
+                attest_collateral_done(&coll);
                 return fail(EXIT_SETUP, "out of memory");
         }
         s = cf_cas_attest(c, &e, &res, kid);
+        attest_collateral_done(&coll);
         if (!cf_ok(s)) {
                 fprintf(stderr, "coffer-run: cofferd at %s is not attested (%s)\n", a->cas,
                         cf_strerror(s));
@@ -413,6 +427,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 { "cas-policy", required_argument, NULL, 'P' },
                 { "cas-service", required_argument, NULL, 'S' },
                 { "volume-dir", required_argument, NULL, 'D' },
+                { "cas-collateral", required_argument, NULL, 'C' },
                 { "tee", required_argument, NULL, 't' },
                 { "tsm-root", required_argument, NULL, 'T' },
                 { "attestation-root", required_argument, NULL, 'A' },
@@ -447,6 +462,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 case 'D':
                         a->volume_dir = optarg;
                         break;
+                case 'C':
+                        a->cas_collateral = optarg;
+                        break;
                 case 't':
                         a->tee = optarg;
                         break;
@@ -476,6 +494,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         a->cas_policy = from_env(a->cas_policy, "COFFER_CAS_POLICY");
         a->cas_service = from_env(a->cas_service, "COFFER_CAS_SERVICE");
         a->volume_dir = from_env(a->volume_dir, "COFFER_VOLUME_DIR");
+        a->cas_collateral = from_env(a->cas_collateral, "COFFER_CAS_COLLATERAL");
         if (a->volume_dir == NULL) {
                 a->volume_dir = "/var/lib/coffer/volumes";
         }

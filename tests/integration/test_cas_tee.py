@@ -29,3 +29,17 @@ def test_cofferd_self_evidence_comes_from_the_tee(world):
         assert reqs and len(bytes.fromhex(reqs[-1]["report_data"])) == 64
     finally:
         fake.stop()
+
+
+def test_coffer_run_reads_cas_collateral(world, tmp_path):
+    import subprocess
+    from conftest import COFFER_RUN
+    exp = world.write("exp.yaml", "name: expect/cofferd\npredecessor: null\nservices:\n"
+                      "  - name: cofferd\n    command: [cofferd]\n    attestation:\n"
+                      "      - {platform: sim, measurement: [\"%s\"]}\n"
+                      "    tolerate: [simulation]\n" % ("00" * 32))
+    env = world.env()
+    p = subprocess.run([COFFER_RUN, "--cas-policy", exp, "--cas-collateral",
+                        str(tmp_path / "missing"), "--policy", "a/b", "--service", "s",
+                        "/bin/true"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 125 and "--cas-collateral" in p.stderr
