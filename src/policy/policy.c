@@ -7,6 +7,7 @@
 #include "policy/policy.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1355,8 +1356,8 @@ static bool each_object(struct vctx *v, json_t *j, size_t min, size_t max, const
 
 /* The same for a top-level key; returns the list when it was read. */
 static json_t *parse_list_of(struct vctx *v, json_t *root, const char *key, bool required,
-                             size_t min, size_t max, size_t elem_size, void **ret,
-                             size_t *ret_n, struct policy *p, list_item_fn fn)
+                             size_t min, size_t max, size_t elem_size, void **ret, size_t *ret_n,
+                             struct policy *p, list_item_fn fn)
 {
         json_t *j = get(v, root, key, required);
         bool ok;
@@ -1379,9 +1380,9 @@ static void parse_secret_at(struct vctx *v, json_t *item, void *ctx, size_t i)
 
 static void parse_secrets(struct vctx *v, json_t *root, struct policy *p)
 {
-        json_t *j = parse_list_of(v, root, "secrets", false, 0, POLICY_SECRETS_MAX,
-                                  sizeof(*p->secrets), (void **)&p->secrets, &p->n_secrets, p,
-                                  parse_secret_at);
+        json_t *j =
+            parse_list_of(v, root, "secrets", false, 0, POLICY_SECRETS_MAX, sizeof(*p->secrets),
+                          (void **)&p->secrets, &p->n_secrets, p, parse_secret_at);
 
         if (j != NULL) {
                 push_key(v, root, "secrets");
@@ -1404,6 +1405,39 @@ const char *policy_volume_rollback_name(enum policy_volume_rollback r)
         return volume_rollbacks[r];
 }
 
+/* The required "name" of item idx of a list: [A-Za-z0-9][A-Za-z0-9._-]{0,63} and unique among
+ * the items before it, whose names are the char * at name_offset in each elem_size element
+ * of base. Returns a copy, or NULL (with the error recorded). */
+static char *unique_name(struct vctx *v, json_t *obj, const char *what, const void *base,
+                         size_t elem_size, size_t name_offset, size_t idx)
+{
+        json_t *j = get(v, obj, "name", true);
+        const char *s;
+        char esc[ESC_SIZE], *copy = NULL;
+
+        if (j == NULL) {
+                return NULL;
+        }
+        push_key(v, obj, "name");
+        s = want_string(v, j);
+        if (s != NULL && !service_name_ok(s)) {
+                verr(v, false, "invalid %s name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
+                     what, ESC(s, esc));
+        } else if (s != NULL) {
+                for (size_t k = 0; k < idx; k++) {
+                        const char *other;
+                        memcpy(&other, (const char *)base + k * elem_size + name_offset,
+                               sizeof(other));
+                        if (other != NULL && strcmp(other, s) == 0) {
+                                verr(v, false, "duplicate %s %s", what, ESC(s, esc));
+                        }
+                }
+                copy = vdup(v, s);
+        }
+        pop(v);
+        return copy;
+}
+
 static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t idx)
 {
         static const char *const keys[] = {"name", "rollback", NULL};
@@ -1414,24 +1448,8 @@ static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t i
 
         check_keys(v, obj, keys);
         vol->rollback = POLICY_VOLUME_PROTECTED;
-        if ((j = get(v, obj, "name", true)) != NULL) {
-                push_key(v, obj, "name");
-                s = want_string(v, j);
-                if (s != NULL && !service_name_ok(s)) {
-                        verr(v, false,
-                             "invalid volume name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
-                             ESC(s, esc));
-                } else if (s != NULL) {
-                        for (size_t k = 0; k < idx; k++) {
-                                if (p->volumes[k].name != NULL &&
-                                    strcmp(p->volumes[k].name, s) == 0) {
-                                        verr(v, false, "duplicate volume %s", ESC(s, esc));
-                                }
-                        }
-                        vol->name = vdup(v, s);
-                }
-                pop(v);
-        }
+        vol->name = unique_name(v, obj, "volume", p->volumes, sizeof(p->volumes[0]),
+                                offsetof(struct policy_volume, name), idx);
         if ((j = get(v, obj, "rollback", false)) != NULL) {
                 push_key(v, obj, "rollback");
                 s = want_string(v, j);
@@ -1459,9 +1477,8 @@ static void parse_volume_at(struct vctx *v, json_t *item, void *ctx, size_t i)
 
 static void parse_volumes(struct vctx *v, json_t *root, struct policy *p)
 {
-        (void)(parse_list_of(v, root, "volumes", false, 0, POLICY_VOLUMES_MAX,
-                                     sizeof(*p->volumes), (void **)&p->volumes, &p->n_volumes, p,
-                                     parse_volume_at));
+        (void)(parse_list_of(v, root, "volumes", false, 0, POLICY_VOLUMES_MAX, sizeof(*p->volumes),
+                             (void **)&p->volumes, &p->n_volumes, p, parse_volume_at));
 }
 
 /* A service's mounts: each names a declared volume and an absolute path, no path twice. */
@@ -2190,24 +2207,8 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
         char esc[ESC_SIZE];
 
         check_keys(v, obj, keys);
-        if ((j = get(v, obj, "name", true)) != NULL) {
-                push_key(v, obj, "name");
-                s = want_string(v, j);
-                if (s != NULL && !service_name_ok(s)) {
-                        verr(v, false,
-                             "invalid service name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
-                             ESC(s, esc));
-                } else if (s != NULL) {
-                        for (size_t k = 0; k < idx; k++) {
-                                if (p->services[k].name != NULL &&
-                                    strcmp(p->services[k].name, s) == 0) {
-                                        verr(v, false, "duplicate service %s", ESC(s, esc));
-                                }
-                        }
-                        svc->name = vdup(v, s);
-                }
-                pop(v);
-        }
+        svc->name = unique_name(v, obj, "service", p->services, sizeof(p->services[0]),
+                                offsetof(struct policy_service, name), idx);
         if ((j = get(v, obj, "command", true)) != NULL) {
                 push_key(v, obj, "command");
                 string_list(v, j, 1, POLICY_COMMAND_MAX, "strings", item_argument, false, false,
@@ -2285,8 +2286,8 @@ static void parse_service_at(struct vctx *v, json_t *item, void *ctx, size_t i)
 static void parse_services(struct vctx *v, json_t *root, struct policy *p)
 {
         (void)(parse_list_of(v, root, "services", true, 1, POLICY_SERVICES_MAX,
-                                     sizeof(*p->services), (void **)&p->services,
-                                     &p->n_services, p, parse_service_at));
+                             sizeof(*p->services), (void **)&p->services, &p->n_services, p,
+                             parse_service_at));
 }
 
 /* ---- boards ---------------------------------------------------------------------------- */
@@ -2421,29 +2422,10 @@ static void parse_member(struct vctx *v, json_t *obj, struct policy_board *b, si
 {
         static const char *const keys[] = {"name", "key", "key_id", "service", NULL};
         bool person = has(obj, "key") || has(obj, "key_id");
-        json_t *j;
-        const char *s;
-        char esc[ESC_SIZE];
 
         check_keys(v, obj, keys);
-        if ((j = get(v, obj, "name", true)) != NULL) {
-                push_key(v, obj, "name");
-                s = want_string(v, j);
-                if (s != NULL && !service_name_ok(s)) {
-                        verr(v, false,
-                             "invalid member name %s (expected [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
-                             ESC(s, esc));
-                } else if (s != NULL) {
-                        for (size_t k = 0; k < idx; k++) {
-                                if (b->members[k].name != NULL &&
-                                    strcmp(b->members[k].name, s) == 0) {
-                                        verr(v, false, "duplicate member %s", ESC(s, esc));
-                                }
-                        }
-                        b->members[idx].name = vdup(v, s);
-                }
-                pop(v);
-        }
+        b->members[idx].name = unique_name(v, obj, "member", b->members, sizeof(b->members[0]),
+                                           offsetof(struct policy_member, name), idx);
         if (person && has(obj, "service")) {
                 verr(v, false,
                      "a member is a person (key, key_id) or an attested program (service), not "
