@@ -14,13 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "attest/intel/intel.h"
-#include "attest/sim.h"
-#include "attest/snp/snp.h"
 #include "base/codec.h"
 #include "base/log.h"
 #include "cas/audit.h"
-#include "crypto/tls.h"
 #include "policy/policy.h"
 
 #define ACTIVATE_BODY_MAX     (64u << 10)
@@ -45,89 +41,6 @@ static cf_status add(struct activation *a, const char *name, bool ok, const char
                      const char *actual)
 {
         return attest_checks_add(&a->res.checks, name, ok, expected, actual);
-}
-
-/* Checks the evidence's report data binds this TLS connection. */
-static cf_status check_binding(struct activation *a)
-{
-        uint8_t exporter[CF_TLS_EXPORTER_SIZE], expected[64];
-        char exp_hex[129];
-        const char *actual = json_string_value(json_object_get(a->res.claims, "report_data"));
-        SSL *ssl = cas_request_ssl(a->req);
-        bool ok;
-
-        ENSURE(ssl != NULL, CF_E_TLS);
-        TRY(cf_tls_exporter(ssl, "EXPORTER-coffer-activation", exporter));
-        TRY(sim_activation_report_data(exporter, expected));
-        cf_hex_encode(expected, sizeof(expected), exp_hex, sizeof(exp_hex));
-        ok = actual != NULL && strlen(actual) == 128 && cf_ct_eq(actual, exp_hex, 128);
-        return add(a, "binding.report_data", ok,
-                   "SHA-512(\"coffer-activation-v1\" || TLS exporter of this connection)",
-                   ok ? "bound to this connection"
-                      : "bound to another connection (relayed or replayed evidence)");
-}
-
-/* Sim evidence is only as good as its platform key: anyone can make one, so only keys this
- * cofferd trusts (its own machine's, and --trust-sim-key) count as "sim hardware". */
-static cf_status check_sim_platform(struct activation *a)
-{
-        const char *hex = json_string_value(json_object_get(a->res.claims, "platform_key"));
-        const struct cas *cas = a->w->cas;
-        uint8_t key[32];
-        bool ok = false;
-
-        if (hex != NULL && cf_ok(cf_hex_decode(cf_slice_str(hex), key, sizeof(key)))) {
-                for (size_t i = 0; i < cas->n_trusted_sim_keys && !ok; i++) {
-                        ok = memcmp(cas->trusted_sim_keys[i], key, sizeof(key)) == 0;
-                }
-        }
-        return add(a, "sim.platform_key", ok, "a sim platform key this cofferd trusts",
-                   hex ? hex : "none");
-}
-
-/* Verifies the evidence with the verifier of its platform, offline, against the collateral
- * this cofferd keeps, at the current time. Fills a->res (claims and checks). */
-static cf_status verify_evidence(struct activation *a, struct cf_slice bytes)
-{
-        const struct attest_collateral *coll = NULL;
-        cf_status s;
-
-        switch (a->platform) {
-        case ATTEST_SIM:
-                TRY(sim_evidence_verify(bytes, &a->res));
-                return check_sim_platform(a);
-        case ATTEST_SGX:
-        case ATTEST_TDX: {
-                struct intel_options o = { .now = a->now };
-                const char *own = a->platform == ATTEST_SGX ? "mrenclave" : "mrtd";
-                TRY(cas_collateral_current(a->w, &coll));
-                s = intel_verify(bytes, coll, &o, &a->res);
-                /* One verifier reads both quote kinds: the declared type must be the real one. */
-                TRY(add(a, "evidence.type", json_object_get(a->res.claims, own) != NULL,
-                        attest_platform_name(a->platform),
-                        json_object_get(a->res.claims, "mrtd") ? "tdx" : "sgx"));
-                return s;
-        }
-        case ATTEST_SNP: {
-                struct snp_options o = { .now = a->now, .expected_stepping = -1 };
-                TRY(cas_collateral_current(a->w, &coll));
-                return snp_verify(bytes, coll, &o, &a->res);
-        }
-        default:
-                return cf_fail(CF_E_UNSUPPORTED);
-        }
-}
-
-/* The claim that names the code, for logs: measurement (sim, snp), mrenclave, mrtd. */
-static void note_measurement(struct activation *a)
-{
-        static const char *const names[] = { "measurement", "mrenclave", "mrtd" };
-        const char *m = NULL;
-
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && m == NULL; i++) {
-                m = json_string_value(json_object_get(a->res.claims, names[i]));
-        }
-        snprintf(a->measurement, sizeof(a->measurement), "%s", m ? m : "");
 }
 
 struct lookup_ctx {
@@ -279,15 +192,6 @@ static void refuse(struct activation *a, const char *why)
                         json_pack("{s:o}", "checks", failed));
 }
 
-static cf_status decode_evidence(json_t *ev, struct activation *a, struct cf_buf *bytes)
-{
-        const char *type = NULL, *data = NULL;
-
-        ENSURE(json_unpack(ev, "{s:s, s:s !}", "type", &type, "data", &data) == 0, CF_E_SCHEMA);
-        ENSURE(cf_ok(attest_platform_parse(type, &a->platform)), CF_E_UNSUPPORTED);
-        return cf_base64_decode_buf(cf_slice_str(data), bytes);
-}
-
 static void activate(struct activation *a, json_t *body)
 {
         json_t *ev = NULL, *bundle = NULL;
@@ -304,7 +208,7 @@ static void activate(struct activation *a, json_t *body)
                 return;
         }
         cf_buf_init(&bytes, ACTIVATE_EVIDENCE_MAX, false);
-        s = decode_evidence(ev, a, &bytes);
+        s = cas_evidence_decode(ev, &a->platform, &bytes);
         if (!cf_ok(s)) {
                 cf_buf_done(&bytes);
                 cas_reply_error(a->req, 400, "request.evidence",
@@ -324,22 +228,10 @@ static void activate(struct activation *a, json_t *body)
                 refuse(a, "no such policy or service");
                 return;
         }
-        s = verify_evidence(a, cf_buf_slice(&bytes));
+        granted = cas_evidence_admits(a->w, a->req, a->service, a->platform, cf_buf_slice(&bytes),
+                                      a->now, &a->res, &s);
         cf_buf_done(&bytes);
-        note_measurement(a);
-        /* A verifier failure is already explained by its failed checks; the binding and the
-         * rules are evaluated only for evidence that verified. Granting needs all three. */
-        granted = cf_ok(s) && a->res.valid;
-        if (granted) {
-                s = check_binding(a);
-                granted = cf_ok(s) && attest_checks_all_ok(&a->res.checks);
-        }
-        if (granted) {
-                /* The evaluator's answer decides: checks of rules tried before the one that
-                 * matched stay in the list as failures. */
-                granted = policy_service_evaluate(a->service, a->platform, &a->res, a->now,
-                                                  &a->res.checks);
-        }
+        cas_evidence_measurement(&a->res, a->measurement);
         if (!granted) {
                 refuse(a, attest_checks_failed(&a->res.checks) > 0 ? "the evidence does not "
                                                                      "satisfy the policy"

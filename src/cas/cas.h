@@ -181,5 +181,26 @@ CF_FN cas_volumes_bundle(struct cas_worker *w, const struct policy *p,
                          const struct policy_service *svc, json_t *bundle);
 void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const char *rest);
 
+/* evidence.c: workload evidence as activation and attested approvals check it. */
+struct policy_service;
+/* Decodes {"type": PLATFORM, "data": BASE64} into bytes (bounded by the buffer's max).
+ * CF_E_SCHEMA (shape), CF_E_UNSUPPORTED (unknown type), CF_E_LIMIT, CF_E_ENCODING. */
+CF_FN cas_evidence_decode(json_t *ev, enum attest_platform *ret_platform, struct cf_buf *bytes);
+/* Verifies evidence of platform with its verifier, offline, against this cofferd's collateral
+ * (and, for sim, its trusted sim platform keys) at now. Claims and checks go to res. */
+CF_FN cas_evidence_verify(struct cas_worker *w, enum attest_platform platform,
+                          struct cf_slice bytes, int64_t now, struct attest_result *res);
+/* Appends "binding.report_data": the evidence's report data must be
+ * SHA-512("coffer-activation-v1" || TLS exporter of req's connection). */
+CF_FN cas_evidence_check_binding(struct evhttp_request *req, struct attest_result *res);
+/* The claim that names the code (measurement, mrenclave or mrtd), or "", for logs. */
+void cas_evidence_measurement(const struct attest_result *res, char out[static 97]);
+/* Verify, check the binding, then evaluate svc's rules: true only when all three pass.
+ * *ret_status is the verifier's or binding's status (for refusals without failed checks). */
+bool cas_evidence_admits(struct cas_worker *w, struct evhttp_request *req,
+                         const struct policy_service *svc, enum attest_platform platform,
+                         struct cf_slice bytes, int64_t now, struct attest_result *res,
+                         cf_status *ret_status);
+
 /* Logs a store failure with what was asked; counts tampering. */
 void cas_log_store_error(struct cas *cas, cf_status s, const char *table, const char *key);
