@@ -721,6 +721,7 @@ static CF_FN add_blob(struct intel_coll *c, const struct attest_blob *b)
         if (is_sig_hex_text(data, &sig)) {
                 ENSURE(c->n_loose < INTEL_COLL_SIGS_MAX, CF_E_LIMIT);
                 TRY(decode_sig_hex(sig, c->loose_sigs[c->n_loose]));
+                copy_name(c->loose_source[c->n_loose], b->name);
                 c->n_loose++;
                 return CF_OK;
         }
@@ -766,22 +767,23 @@ static void verify_certs(struct intel_coll *c, X509 *root)
                 }
                 if (root != NULL && cert_cn_is(x, "Intel SGX TCB Signing") &&
                     cf_ok(intel_cert_signed_by(x, root))) {
-                        c->signing_ok |= 1u << i;
+                        c->signing_ok |= UINT64_C(1) << i;
                 }
         }
 }
 
 static bool signed_verifies(struct intel_coll *c, struct intel_signed *s, const uint8_t sig[64])
 {
-        uint32_t by = 0;
+        uint64_t by = 0;
 
         for (size_t i = 0; i < c->n_certs; i++) {
                 struct cf_pkey *k = NULL;
-                if (!(c->signing_ok & (1u << i)) || !cf_ok(intel_cert_key(c->certs[i], &k))) {
+                if (!(c->signing_ok & (UINT64_C(1) << i)) ||
+                    !cf_ok(intel_cert_key(c->certs[i], &k))) {
                         continue;
                 }
                 if (cf_ok(intel_verify_raw(k, cf_slice_make(s->body, s->body_size), sig))) {
-                        by |= 1u << i;
+                        by |= UINT64_C(1) << i;
                 }
                 cf_pkey_free(k);
         }

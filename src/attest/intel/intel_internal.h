@@ -16,7 +16,7 @@
 #define INTEL_PEM_CERTS_MAX   8u /* certificates in one PEM text */
 #define INTEL_DER_MAX         (16u << 10)
 #define INTEL_CRL_DER_MAX     (1u << 20)
-#define INTEL_COLL_CERTS_MAX  32u
+#define INTEL_COLL_CERTS_MAX  64u /* bits of a uint64_t mask */
 #define INTEL_COLL_CRLS_MAX   16u
 #define INTEL_COLL_SIGNED_MAX 16u
 #define INTEL_COLL_SIGS_MAX   16u
@@ -140,7 +140,7 @@ struct intel_signed {
         json_t *doc;
         struct intel_tcb_info tcb;   /* kind == TCB_INFO */
         struct intel_qe_identity qe; /* kind == QE_IDENTITY */
-        uint32_t verified_by;        /* bit i: signing cert i verifies the signature */
+        uint64_t verified_by;        /* bit i: signing cert i verifies the signature */
 };
 
 enum intel_crl_role { INTEL_CRL_ROOT = 1, INTEL_CRL_PROCESSOR, INTEL_CRL_PLATFORM };
@@ -159,10 +159,11 @@ struct intel_coll {
         X509 *certs[INTEL_COLL_CERTS_MAX];
         char cert_source[INTEL_COLL_CERTS_MAX][INTEL_NAME_MAX];
         size_t n_certs;
-        uint32_t signing_ok; /* bit i: certs[i] is a TCB Signing cert issued by the root */
+        uint64_t signing_ok; /* bit i: certs[i] is a TCB Signing cert issued by the root */
         struct intel_crl crls[INTEL_COLL_CRLS_MAX];
         size_t n_crls;
         uint8_t loose_sigs[INTEL_COLL_SIGS_MAX][64];
+        char loose_source[INTEL_COLL_SIGS_MAX][INTEL_NAME_MAX];
         bool loose_used[INTEL_COLL_SIGS_MAX];
         size_t n_loose;
         char ignored[8][INTEL_NAME_MAX];
@@ -188,8 +189,21 @@ int intel_status_rank(const char *status);
 const struct intel_level *intel_match_platform(const struct intel_tcb_info *t,
                                                const struct intel_pck_ext *e,
                                                const struct intel_quote *q);
+/* The same with explicit TEE TCB SVNs (TEE_TCB_SVN or, for the current TCB of a TD 1.5,
+ * TEE_TCB_SVN2); NULL tee_tcb_svn matches SGX levels only. */
+const struct intel_level *intel_match_platform_svn(const struct intel_tcb_info *t,
+                                                   const struct intel_pck_ext *e,
+                                                   const uint8_t *tee_tcb_svn);
 /* The first level whose ISVSVN the given one reaches (QE identity, TDX module). */
 const struct intel_level *intel_match_isvsvn(const struct intel_level *levels, size_t n,
                                              uint16_t isvsvn);
 /* The platform status raised by an OutOfDate or Revoked QE or TDX module status. */
 const char *intel_merge_status(const char *platform, const char *other);
+
+/* TD 1.5 statuses of Intel's QVL (never found in collateral, only produced by evaluation). */
+#define INTEL_TD_RELAUNCH_ADVISED        "TDRelaunchAdvised"
+#define INTEL_TD_RELAUNCH_ADVISED_CONFIG "TDRelaunchAdvisedConfigurationNeeded"
+/* Intel QVL's checkForRelaunch: the final status of a TD 1.5 quote from its launch status
+ * (evaluated with TEE_TCB_SVN) and its current status (evaluated with TEE_TCB_SVN2). Returns
+ * launch, or one of the two relaunch statuses (static strings). */
+const char *intel_relaunch_status(const char *launch, const char *current);

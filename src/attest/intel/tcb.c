@@ -36,36 +36,44 @@ static bool sgx_higher_or_equal(const struct intel_level *l, const struct intel_
         return e->pcesvn >= l->pcesvn;
 }
 
-/* Intel QvE isTdxTcbHigherOrEqual: with quote version >= 4 and a non-zero module major
- * version (TEE_TCB_SVN[1]), components 0 and 1 are graded by the module identity instead. */
-static bool tdx_higher_or_equal(const struct intel_level *l, const struct intel_quote *q)
+/* Intel QvE isTdxTcbHigherOrEqual: with a non-zero module major version (svn[1]),
+ * components 0 and 1 are graded by the module identity instead. TD quotes are v4 or v5, so
+ * the QvE's "quote version >= 4" condition always holds here. */
+static bool tdx_higher_or_equal(const struct intel_level *l, const uint8_t svn[16])
 {
-        size_t start = q->version >= 4 && q->td.tee_tcb_svn[1] > 0 ? 2 : 0;
+        size_t start = svn[1] > 0 ? 2 : 0;
 
         if (!l->has_tdx) {
                 return false;
         }
         for (size_t i = start; i < 16; i++) {
-                if (q->td.tee_tcb_svn[i] < l->tdx[i]) {
+                if (svn[i] < l->tdx[i]) {
                         return false;
                 }
         }
         return true;
 }
 
-const struct intel_level *intel_match_platform(const struct intel_tcb_info *t,
-                                               const struct intel_pck_ext *e,
-                                               const struct intel_quote *q)
+const struct intel_level *intel_match_platform_svn(const struct intel_tcb_info *t,
+                                                   const struct intel_pck_ext *e,
+                                                   const uint8_t *tee_tcb_svn)
 {
-        bool tdx = q->tee_type == INTEL_TEE_TDX;
-
         for (size_t i = 0; i < t->n_levels; i++) {
                 const struct intel_level *l = &t->levels[i];
-                if (sgx_higher_or_equal(l, e) && (!tdx || tdx_higher_or_equal(l, q))) {
+                if (sgx_higher_or_equal(l, e) &&
+                    (tee_tcb_svn == NULL || tdx_higher_or_equal(l, tee_tcb_svn))) {
                         return l;
                 }
         }
         return NULL;
+}
+
+const struct intel_level *intel_match_platform(const struct intel_tcb_info *t,
+                                               const struct intel_pck_ext *e,
+                                               const struct intel_quote *q)
+{
+        return intel_match_platform_svn(t, e,
+                                        q->tee_type == INTEL_TEE_TDX ? q->td.tee_tcb_svn : NULL);
 }
 
 const struct intel_level *intel_match_isvsvn(const struct intel_level *levels, size_t n,
@@ -95,4 +103,32 @@ const char *intel_merge_status(const char *platform, const char *other)
                 return "OutOfDateConfigurationNeeded";
         }
         return platform;
+}
+
+static bool config_needed(const char *s)
+{
+        return strcmp(s, "ConfigurationNeeded") == 0 ||
+               strcmp(s, "OutOfDateConfigurationNeeded") == 0 ||
+               strcmp(s, "ConfigurationAndSWHardeningNeeded") == 0 ||
+               strcmp(s, INTEL_TD_RELAUNCH_ADVISED_CONFIG) == 0;
+}
+
+/* Intel's QVL (TDRelaunchCheck, checkForRelaunch of launch and current statuses): a TD whose
+ * launch TCB is out of date while the TCB it runs on now is not (the TDX module was updated
+ * under it, TD-preserving) is told to relaunch instead of being called OutOfDate. Any other
+ * combination keeps the launch status; a Revoked or OutOfDate current status never helps. */
+const char *intel_relaunch_status(const char *launch, const char *current)
+{
+        bool launch_ood =
+            strcmp(launch, "OutOfDate") == 0 || strcmp(launch, "OutOfDateConfigurationNeeded") == 0;
+        bool current_ok = strcmp(current, "UpToDate") == 0 ||
+                          strcmp(current, "SWHardeningNeeded") == 0 ||
+                          strcmp(current, "ConfigurationNeeded") == 0 ||
+                          strcmp(current, "ConfigurationAndSWHardeningNeeded") == 0;
+
+        if (!launch_ood || !current_ok) {
+                return launch;
+        }
+        return config_needed(launch) || config_needed(current) ? INTEL_TD_RELAUNCH_ADVISED_CONFIG
+                                                               : INTEL_TD_RELAUNCH_ADVISED;
 }

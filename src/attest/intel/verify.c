@@ -387,7 +387,7 @@ static CF_FN check_signed(struct vctx *x, const char *what, const struct intel_s
                 /* Same key, several issues (G11): any one valid now will do. */
                 for (size_t i = 0; i < c->n_certs; i++) {
                         int64_t nb, na;
-                        if (!(s->verified_by & (1u << i)) ||
+                        if (!(s->verified_by & (UINT64_C(1) << i)) ||
                             !cf_ok(intel_asn1_time(X509_get0_notBefore(c->certs[i]), &nb)) ||
                             !cf_ok(intel_asn1_time(X509_get0_notAfter(c->certs[i]), &na))) {
                                 continue;
@@ -606,6 +606,56 @@ static CF_FN eval_module(struct vctx *x, const struct intel_tcb_info *t,
         return check(x, "tcb.tdx_module.level", *ret != NULL, id, act, CF_E_TCB);
 }
 
+/* TD 1.5 (quote v5, body type 3): Intel's QVL evaluates the TCB a second time with
+ * TEE_TCB_SVN2, the SVNs of the TDX module the TD runs on now (it differs from TEE_TCB_SVN,
+ * the module the TD was launched on, after a TD-preserving module update): the platform
+ * level (same skip rule, keyed on TEE_TCB_SVN2[1]), the module identity TDX_<SVN2[1]> and
+ * its level for SVN2[0] when the major version is non-zero, and the same QE level. A
+ * failure to match here makes the whole TCB unsupported, as in the QVL. *ret is the
+ * current status, or NULL when it could not be evaluated. */
+static CF_FN eval_current(struct vctx *x, const struct intel_tcb_info *t,
+                          const struct intel_level *ql, bool have_qe, const char **ret)
+{
+        const uint8_t *svn = x->q->td.tee_tcb_svn2;
+        const struct intel_level *pl = intel_match_platform_svn(t, &x->chain->ext, svn);
+        const struct intel_level *ml = NULL;
+        const struct intel_module_id *m = NULL;
+        char hex[40], act[160], id[16];
+        const char *status;
+
+        *ret = NULL;
+        cf_hex_encode(svn, 16, hex, sizeof(hex));
+        snprintf(act, sizeof(act), "TEE_TCB_SVN2 %s: %s%s%s", hex,
+                 pl ? pl->status : "NoMatchingLevel", pl && pl->date[0] ? " level " : "",
+                 pl ? pl->date : "");
+        TRY(check(x, "tcb.current.platform", pl != NULL,
+                  "a TCB level reached by the PCK SVNs and TEE_TCB_SVN2", act, CF_E_TCB));
+        if (pl == NULL) {
+                return CF_OK;
+        }
+        status = pl->status;
+        if (svn[1] > 0) {
+                snprintf(id, sizeof(id), "TDX_%02X", svn[1]);
+                for (size_t i = 0; i < t->n_modules && m == NULL; i++) {
+                        m = strcmp(t->modules[i].id, id) == 0 ? &t->modules[i] : NULL;
+                }
+                ml = m != NULL ? intel_match_isvsvn(m->levels, m->n_levels, svn[0]) : NULL;
+                snprintf(act, sizeof(act), "module SVN %u: %s", svn[0],
+                         m == NULL ? "no such module identity"
+                                   : (ml != NULL ? ml->status : "no level"));
+                TRY(check(x, "tcb.current.tdx_module", ml != NULL, id, act, CF_E_TCB));
+                if (ml == NULL) {
+                        return CF_OK;
+                }
+                status = intel_merge_status(status, ml->status);
+        }
+        if (have_qe) {
+                status = intel_merge_status(status, ql ? ql->status : "OutOfDate");
+        }
+        *ret = status;
+        return CF_OK;
+}
+
 static CF_FN evaluate(struct vctx *x, const struct intel_tcb_info *t, const struct intel_signed *qe)
 {
         const struct intel_level *pl = intel_match_platform(t, &x->chain->ext, x->q);
@@ -647,6 +697,26 @@ static CF_FN evaluate(struct vctx *x, const struct intel_tcb_info *t, const stru
                 if (ql != NULL && strcmp(ql->status, "UpToDate") != 0) {
                         TRY(add_advisories(x->res->advisories, ql->advisories));
                 }
+        }
+        if (x->q->tee_type == INTEL_TEE_TDX && x->q->body_type == INTEL_BODY_TD15) {
+                const char *cur = NULL, *fin;
+                TRY(eval_current(x, t, ql, qe != NULL, &cur));
+                if (cur == NULL) {
+                        /* as for the launch TCB: no level is NoMatchingLevel, a module
+                         * identity failure leaves no status */
+                        if (intel_match_platform_svn(t, &x->chain->ext, x->q->td.tee_tcb_svn2) ==
+                            NULL) {
+                                set_status(x, "NoMatchingLevel");
+                        }
+                        return CF_OK;
+                }
+                fin = intel_relaunch_status(status, cur);
+                snprintf(act, sizeof(act), "launch %s, current %s: %s", status, cur, fin);
+                TRY(check(x, "tcb.relaunch", true,
+                          "launch TCB (TEE_TCB_SVN) and current TCB (TEE_TCB_SVN2), Intel QVL "
+                          "checkForRelaunch",
+                          act, CF_E_TCB));
+                status = fin;
         }
         set_status(x, status);
         return check(x, "tcb.status", true, "", status, CF_E_TCB);
