@@ -1,13 +1,21 @@
 /* POST /v1/activate: attest, then provision (design section 6).
  *
- * Request:  {"policy": NAME, "service": NAME, "evidence": {"type": "sim", "data": BASE64}}
+ * Request:  {"policy": NAME, "service": NAME, "evidence": {"type": "sim", "data": BASE64},
+ *            "csr": PEM (optional)}
  * Granted:  200 {"policy", "service", "version", "argv": [..], "env": {..}, "working_dir",
- *                "files": [{"path", "mode", "content": BASE64}]}
+ *                "files": [{"path", "mode", "content": BASE64}],
+ *                "certificate": {"cert", "ca", "key_path", "cert_path", "ca_path"}}
  * Refused:  403 {"error": {"code": "activation.refused", "details": {"checks": [failed]}}}
  *
  * Every decision is explained by the checks list: evidence checks from the verifier, then
  * "binding" (report data = SHA-512("coffer-activation-v1" || TLS exporter of this very
- * connection)), then the service's rules. */
+ * connection)), then the service's rules.
+ *
+ * A service with `certificate:` needs the CSR (400 request.csr without one, or with one that
+ * does not verify; 409 activation.csr_algorithm for a key of another algorithm, naming the
+ * one expected, so coffer-run can retry); for other services the CSR is ignored. The CSR is
+ * looked at only once the evidence admitted the service: the TLS connection the evidence is
+ * bound to carries it, so only the attested workload can have sent it. */
 #include "cas/cas.h"
 
 #include <stdio.h>
@@ -17,6 +25,7 @@
 #include "base/codec.h"
 #include "base/log.h"
 #include "cas/audit.h"
+#include "crypto/x509.h"
 #include "policy/policy.h"
 
 #define ACTIVATE_BODY_MAX     (64u << 10)
@@ -35,6 +44,10 @@ struct activation {
         enum attest_platform platform;
         int64_t now;
         char measurement[97];
+        const char *csr; /* PEM text of the request's "csr", NULL when absent */
+        size_t csr_size;
+        struct cf_x509_csr_key csr_key;
+        struct cas_workload_cert cert; /* issued when the service has a certificate */
 };
 
 static cf_status add(struct activation *a, const char *name, bool ok, const char *expected,
@@ -97,6 +110,24 @@ static cf_status subst_base64(struct lookup_ctx *l, const char *text, json_t **r
         return s;
 }
 
+/* "certificate": the issued certificate (never a key: cofferd never had it) and where
+ * coffer-run puts the files. */
+static cf_status bundle_certificate(struct activation *a, json_t *b)
+{
+        const struct policy_certificate *c = a->service->certificate;
+        json_t *o = json_pack("{s:s%, s:s%, s:s, s:s}", "cert", (const char *)a->cert.cert.ptr,
+                              a->cert.cert.size, "ca", (const char *)a->cert.ca.ptr,
+                              a->cert.ca.size, "key_path", c->key_path, "cert_path", c->cert_path);
+
+        ENSURE(o != NULL, CF_E_NOMEM);
+        if (c->ca_path != NULL && json_object_set_new(o, "ca_path", json_string(c->ca_path)) != 0) {
+                json_decref(o);
+                return cf_fail(CF_E_NOMEM);
+        }
+        ENSURE(json_object_set_new(b, "certificate", o) == 0, CF_E_NOMEM);
+        return CF_OK;
+}
+
 static cf_status build_bundle(struct activation *a, json_t **ret)
 {
         const struct policy_service *svc = a->service;
@@ -134,6 +165,9 @@ static cf_status build_bundle(struct activation *a, json_t **ret)
         }
         if (cf_ok(s) && svc->working_dir != NULL) {
                 json_object_set_new(b, "working_dir", json_string(svc->working_dir));
+        }
+        if (cf_ok(s) && svc->certificate != NULL) {
+                s = bundle_certificate(a, b);
         }
         if (cf_ok(s) && svc->n_passthrough_env > 0) {
                 json_t *pt = json_array();
@@ -192,6 +226,69 @@ static void refuse(struct activation *a, const char *why)
                         json_pack("{s:o}", "checks", failed));
 }
 
+/* The audit entry of an issued workload certificate: what identifies it, never its bytes. */
+static void audit_certificate(struct activation *a)
+{
+        cf_ignore(cas_audit_append(
+                a->w, "certificate.issued", "workload",
+                json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "policy", a->policy_name,
+                          "service", a->service_name, "version", (json_int_t)a->version,
+                          "issuer", a->service->certificate->issuer, "serial", a->cert.serial,
+                          "not_after", (json_int_t)a->cert.not_after, "key_id",
+                          a->cert.key_id)));
+}
+
+/* A request error about the CSR of an admitted workload: audited like a refusal (the
+ * workload attested, but gets nothing), answered with status and code. */
+static void refuse_csr(struct activation *a, int status, const char *code, const char *msg,
+                       json_t *details)
+{
+        cf_log_info("activation refused policy=%s service=%s: %s", a->policy_name,
+                    a->service_name, msg);
+        audit_decision(a, false, msg);
+        cas_reply_error(a->req, status, code, msg, details);
+}
+
+/* For a service with a certificate: the CSR must be there, verify, and be for a key of the
+ * policy's algorithm. Replies and returns false otherwise. */
+static bool check_csr(struct activation *a)
+{
+        const char *want = cas_workload_cert_algorithm(a->service);
+        char msg[256];
+        cf_status s;
+
+        if (a->csr == NULL) {
+                snprintf(msg, sizeof(msg),
+                         "service '%s' has a certificate: the activation request needs a "
+                         "\"csr\" (PKCS#10, PEM)",
+                         a->service_name);
+                refuse_csr(a, 400, "request.csr", msg, NULL);
+                return false;
+        }
+        /* The whole JSON string: a NUL inside is refused, not a place to stop reading. */
+        s = cf_x509_csr_parse_verify(cf_slice_make(a->csr, a->csr_size), &a->csr_key);
+        if (!cf_ok(s) && s.code != CF_E_UNSUPPORTED) {
+                snprintf(msg, sizeof(msg), "the csr for service '%s' is refused: %s",
+                         a->service_name,
+                         s.code == CF_E_KEY           ? "weak or invalid key (RSA needs 2048 bits)"
+                         : s.code == CF_E_SIG_INVALID ? "its signature does not verify"
+                         : s.code == CF_E_ENCODING    ? "not one PEM CERTIFICATE REQUEST block"
+                                                      : "not a valid PKCS#10 request");
+                refuse_csr(a, 400, "request.csr", msg, NULL);
+                return false;
+        }
+        if (!cf_ok(s) || strcmp(cf_x509_alg_name(a->csr_key.alg), want) != 0) {
+                snprintf(msg, sizeof(msg),
+                         "service '%s' wants a %s key for its certificate; the csr has %s",
+                         a->service_name, want,
+                         cf_ok(s) ? cf_x509_alg_name(a->csr_key.alg) : "another kind of key");
+                refuse_csr(a, 409, "activation.csr_algorithm", msg,
+                           json_pack("{s:s}", "algorithm", want));
+                return false;
+        }
+        return true;
+}
+
 static void activate(struct activation *a, json_t *body)
 {
         json_t *ev = NULL, *bundle = NULL;
@@ -199,12 +296,17 @@ static void activate(struct activation *a, json_t *body)
         bool granted;
         cf_status s;
 
-        if (json_unpack(body, "{s:s, s:s, s:o !}", "policy", &a->policy_name, "service",
-                        &a->service_name, "evidence", &ev) != 0) {
+        if (json_unpack(body, "{s:s, s:s, s:o, s?s% !}", "policy", &a->policy_name, "service",
+                        &a->service_name, "evidence", &ev, "csr", &a->csr, &a->csr_size) != 0) {
                 cas_reply_error(a->req, 400, "request.schema",
                                 "expected {\"policy\": NAME, \"service\": NAME, \"evidence\": "
-                                "{\"type\": PLATFORM, \"data\": BASE64}}",
+                                "{\"type\": PLATFORM, \"data\": BASE64}, \"csr\": PEM "
+                                "(optional)}",
                                 NULL);
+                return;
+        }
+        if (a->csr != NULL && a->csr_size > CF_X509_CSR_MAX) {
+                cas_reply_error(a->req, 400, "request.csr", "the csr is larger than 16 KiB", NULL);
                 return;
         }
         cf_buf_init(&bytes, ACTIVATE_EVIDENCE_MAX, false);
@@ -239,6 +341,26 @@ static void activate(struct activation *a, json_t *body)
                                       : "the evidence could not be evaluated");
                 return;
         }
+        /* Imports still consented to; certificates due for renewal renewed (before a workload
+         * certificate is issued by a CA that is due). */
+        if (!cas_secrets_activate(a->w, a->policy, a->now, &a->res.checks)) {
+                refuse(a, "an imported secret is not available");
+                return;
+        }
+        if (a->service->certificate != NULL) {
+                if (!check_csr(a)) {
+                        return;
+                }
+                s = cas_workload_cert_issue(a->w, a->policy, a->service, &a->csr_key, &a->cert);
+                if (!cf_ok(s)) {
+                        cf_log_err("activation policy=%s service=%s: cannot issue the workload "
+                                   "certificate: %s",
+                                   a->policy_name, a->service_name, cf_strerror(s));
+                        cas_reply_error(a->req, 500, "activation.certificate",
+                                        "cannot issue the workload certificate", NULL);
+                        return;
+                }
+        }
         s = build_bundle(a, &bundle);
         if (!cf_ok(s)) {
                 cf_log_err("activation policy=%s service=%s: cannot build the configuration: %s",
@@ -256,6 +378,11 @@ static void activate(struct activation *a, json_t *body)
                     a->policy_name, (unsigned long long)a->version, a->service_name,
                     attest_platform_name(a->platform), a->measurement);
         audit_decision(a, true, NULL);
+        if (a->service->certificate != NULL) {
+                cf_log_info("certificate issued policy=%s service=%s serial=%s key_id=%s",
+                            a->policy_name, a->service_name, a->cert.serial, a->cert.key_id);
+                audit_certificate(a);
+        }
         cas_reply_json_secret(a->req, 200, bundle);
 }
 
@@ -284,7 +411,9 @@ void cas_api_activate(struct cas_worker *w, struct evhttp_request *req)
                 cas_reply_error(req, 500, "internal", "out of memory", NULL);
                 return;
         }
+        cas_workload_cert_init(&a.cert);
         activate(&a, j);
+        cas_workload_cert_done(&a.cert);
         attest_result_done(&a.res);
         json_decref(j);
 }

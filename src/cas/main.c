@@ -399,7 +399,8 @@ int main(int argc, char **argv)
                         return 1;
                 }
         }
-        printf("cofferd key id: %s\n", cas.key_id);
+        printf("cofferd key id: %s%s\n", cas.key_id,
+               cas.tls_temporary ? " (temporary: recovery mode)" : "");
         fflush(stdout);
         s = cas_listen(&cas);
         while (cf_ok(s)) {

@@ -7,6 +7,7 @@
  * SHA-256("coffer-policy-deleted-v1" || predecessor digest). */
 #include "cas/cas.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -171,9 +172,535 @@ static cf_status record_put(struct cas_worker *w, const char *name, uint64_t ver
         return s;
 }
 
+/* ---- governance ---------------------------------------------------------------------- */
+
+#define CHECK_NAME_MAX 96
+
+void cas_change_init(struct cas_change *c, enum cas_change_kind kind)
+{
+        memset(c, 0, sizeof(*c));
+        c->kind = kind;
+        cas_policy_record_init(&c->record);
+}
+
+void cas_change_done(struct cas_change *c)
+{
+        cas_policy_record_done(&c->record);
+        policy_free(c->doc);
+        policy_free(c->current);
+        c->doc = NULL;
+        c->current = NULL;
+}
+
+void cas_decision_done(struct cas_decision *d)
+{
+        json_decref(d->details);
+        json_decref(d->governors);
+        json_decref(d->approvers);
+        json_decref(d->services);
+        memset(d, 0, sizeof(*d));
+}
+
+json_t *cas_policy_summary(const char *name, const struct cas_policy_record *r)
+{
+        char when[32];
+
+        cf_format_rfc3339(r->created, when, sizeof(when));
+        return json_pack("{s:s, s:I, s:s, s:s*, s:s, s:s, s:b}", "name", name, "version",
+                         (json_int_t)r->version, "digest", r->digest, "predecessor",
+                         r->predecessor[0] ? r->predecessor : NULL, "creator", r->creator,
+                         "created", when, "deleted", r->deleted);
+}
+
+/* Loads and parses a stored live version (owned by the caller). */
+static cf_status load_parsed(struct cas_worker *w, const char *name, uint64_t version,
+                             struct policy **ret)
+{
+        struct cas_policy_record r;
+        struct policy_errors errs;
+        cf_status s;
+
+        cas_policy_record_init(&r);
+        s = cas_policy_load(w, name, version, &r);
+        if (cf_ok(s) && r.deleted) {
+                s = cf_fail(CF_E_NOT_FOUND);
+        }
+        if (cf_ok(s)) {
+                memset(&errs, 0, sizeof(errs));
+                s = policy_parse(cf_buf_slice(&r.document), ret, &errs);
+        }
+        cas_policy_record_done(&r);
+        return s;
+}
+
+/* Evaluation state shared by the governors of one decision. */
+struct gov {
+        struct cas_worker *w;
+        const struct cas_change *c;
+        const char *caller;
+        struct policy_approval *const *ap;
+        size_t n;
+        const struct policy_service_vote *votes;
+        size_t n_votes;
+        struct cas_decision *d;
+        json_t *checks; /* every governor's checks, names prefixed with its role */
+        bool failed;    /* a governor is not met (the first one named the refusal) */
+        bool vetoed;
+};
+
+static void refuse(struct cas_decision *d, enum cas_verdict v, int status, const char *code,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void refuse(struct cas_decision *d, enum cas_verdict v, int status, const char *code,
+                   const char *fmt, ...)
+{
+        va_list ap;
+
+        d->verdict = v;
+        d->status = status;
+        d->code = code;
+        va_start(ap, fmt);
+        vsnprintf(d->message, sizeof(d->message), fmt, ap);
+        va_end(ap);
+}
+
+static void add_checks(struct gov *g, const char *role, const struct attest_checks *ch)
+{
+        for (size_t i = 0; i < ch->n; i++) {
+                char name[CHECK_NAME_MAX];
+                const struct attest_check *k = &ch->items[i];
+                snprintf(name, sizeof(name), "%s.%s", role, k->name);
+                json_array_append_new(g->checks,
+                                      json_pack("{s:s, s:b, s:s, s:s}", "name", name, "ok", k->ok,
+                                                "expected", k->expected, "actual", k->actual));
+        }
+}
+
+/* The first governor that is not met names the refusal. */
+static void governor_failed(struct gov *g, const char *role, const char *owner)
+{
+        struct cas_decision *d = g->d;
+
+        if (g->failed) {
+                return;
+        }
+        g->failed = true;
+        if (strcmp(role, "board") == 0) {
+                refuse(d, CAS_PENDING, 403, "policy.board",
+                       "the policy's board has not approved this change (send its members' "
+                       "approvals: 'coffer policy approve')");
+        } else if (strcmp(role, "access") == 0) {
+                refuse(d, CAS_PENDING, 403, "policy.access",
+                       "your key is not in the policy's 'access.update'");
+        } else if (strcmp(role, "namespace") == 0) {
+                refuse(d, CAS_PENDING, 403, "policy.namespace",
+                       "creating a policy under namespace %s needs that namespace's permission "
+                       "(a key of its 'namespace.create', or its board's approval)",
+                       owner);
+        } else {
+                refuse(d, CAS_PENDING, 409, "policy.recreate",
+                       "this name was deleted; re-creating it needs the consent of its last "
+                       "version's board (or a key of its 'access.update'), over the deletion "
+                       "digest as predecessor");
+        }
+}
+
+static void add_approvers_ids(struct gov *g, char *const *ids, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                json_array_append_new(g->d->approvers, json_string(ids[i]));
+        }
+}
+
+static void add_governor(struct gov *g, const char *role, const char *owner, bool met,
+                         json_t *approved_by, const char *needs)
+{
+        json_array_append_new(g->d->governors,
+                              json_pack("{s:s, s:s, s:b, s:o, s:s}", "role", role, "policy", owner,
+                                        "met", met, "approved_by",
+                                        approved_by ? approved_by : json_array(), "needs", needs));
+}
+
+/* A board governs: its rule over the approvals and votes. */
+static cf_status gov_board(struct gov *g, const char *role, const char *owner,
+                           const struct policy_board *b, bool deletion)
+{
+        struct attest_checks ch;
+        struct policy_board_outcome o;
+        struct cf_buf needs;
+        json_t *by = json_array();
+        const struct cas_change *c = g->c;
+        cf_status s = CF_OK;
+        bool ok;
+
+        ENSURE(by != NULL, CF_E_NOMEM);
+        attest_checks_init(&ch);
+        ok = policy_board_decide(b, c->name, c->digest, c->base, deletion, g->ap, g->n, g->votes,
+                                 g->n_votes, &ch, &o);
+        add_checks(g, role, &ch);
+        attest_checks_done(&ch);
+        cf_buf_init(&needs, 4096, false);
+        for (size_t m = 0; m < b->n_members; m++) {
+                if (o.approved[m]) {
+                        json_array_append_new(by, json_string(b->members[m].name));
+                }
+                if (b->members[m].kind == POLICY_MEMBER_PERSON) {
+                        json_array_append_new(g->d->approvers, json_string(b->members[m].key_id));
+                } else {
+                        json_array_append_new(g->d->services, json_string(b->members[m].service));
+                }
+        }
+        if (o.vetoed) {
+                s = cf_buf_append_str(&needs, "vetoed");
+        } else if (!cf_ok(policy_board_needs(b, o.approved, &needs))) {
+                cf_buf_reset(&needs);
+                s = cf_buf_append_str(&needs, "?");
+        }
+        if (cf_ok(s)) {
+                add_governor(g, role, owner, ok, by, (const char *)needs.ptr);
+        } else {
+                json_decref(by);
+        }
+        cf_buf_done(&needs);
+        if (o.vetoed) {
+                g->vetoed = true;
+        }
+        if (!ok) {
+                governor_failed(g, role, owner);
+        }
+        return s;
+}
+
+static bool in_list(char *const *ids, size_t n, const char *kid)
+{
+        for (size_t i = 0; kid != NULL && i < n; i++) {
+                if (strcmp(ids[i], kid) == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Whether approval a verifies over the change's statement with the verdict that approves it. */
+static bool approval_verifies(const struct cas_change *c, const struct policy_approval *a,
+                              char kid[static CF_KEY_ID_HEX])
+{
+        enum policy_verdict want =
+            c->kind == CAS_CHANGE_DELETE ? POLICY_VERDICT_DELETE : POLICY_VERDICT_APPROVE;
+        struct cf_buf stmt;
+        bool ok;
+
+        if (a == NULL || a->key == NULL || a->verdict != want || strcmp(a->policy, c->name) != 0 ||
+            strcmp(a->digest, c->digest) != 0 || strcmp(a->predecessor, c->base) != 0 ||
+            !cf_ok(cf_pkey_key_id(a->key, kid))) {
+                return false;
+        }
+        cf_buf_init(&stmt, 1024, false);
+        ok = cf_ok(policy_approval_statement_verdict(c->name, c->digest, c->base, want, &stmt)) &&
+             cf_ok(cf_verify(a->key, cf_buf_slice(&stmt), cf_slice_make(a->sig, a->sig_size)));
+        cf_buf_done(&stmt);
+        return ok;
+}
+
+/* A key list governs: met by the caller's key, or by an approval signed by one of its keys. */
+static cf_status gov_keys(struct gov *g, const char *role, const char *owner, const char *list,
+                          char *const *ids, size_t n_ids)
+{
+        char kid[CF_KEY_ID_HEX], expected[300], actual[300], name[CHECK_NAME_MAX];
+        json_t *by = json_array();
+        bool ok = in_list(ids, n_ids, g->caller);
+
+        ENSURE(by != NULL, CF_E_NOMEM);
+        if (ok) {
+                json_array_append_new(by, json_string(g->caller));
+                snprintf(actual, sizeof(actual), "the caller %s", g->caller);
+        }
+        for (size_t i = 0; i < g->n; i++) {
+                if (approval_verifies(g->c, g->ap[i], kid) && in_list(ids, n_ids, kid)) {
+                        if (!ok) {
+                                snprintf(actual, sizeof(actual), "an approval by %s", kid);
+                        }
+                        ok = true;
+                        json_array_append_new(by, json_string(kid));
+                }
+        }
+        if (!ok) {
+                snprintf(actual, sizeof(actual),
+                         "%s%s is not in it, and no approval by one of "
+                         "its keys",
+                         g->caller ? "the caller " : "no caller", g->caller ? g->caller : "");
+        }
+        add_approvers_ids(g, ids, n_ids);
+        snprintf(expected, sizeof(expected), "a key of %s's '%s'", owner, list);
+        snprintf(name, sizeof(name), "%s.keys", role);
+        json_array_append_new(g->checks, json_pack("{s:s, s:b, s:s, s:s}", "name", name, "ok", ok,
+                                                   "expected", expected, "actual", actual));
+        snprintf(expected, sizeof(expected), "a key of %s's '%s'", owner, list);
+        add_governor(g, role, owner, ok, by, ok ? "met" : expected);
+        if (!ok) {
+                governor_failed(g, role, owner);
+        }
+        return CF_OK;
+}
+
+/* The nearest existing ancestor of name that declares a namespace (owned), or NULL. */
+static cf_status namespace_owner(struct cas_worker *w, const char *name, struct policy **ret)
+{
+        char prefix[256];
+        char *slash;
+
+        *ret = NULL;
+        snprintf(prefix, sizeof(prefix), "%s", name);
+        while ((slash = strrchr(prefix, '/')) != NULL) {
+                struct policy *p = NULL;
+                cf_status s;
+                *slash = '\0';
+                if (!policy_name_valid(prefix)) {
+                        break; /* one segment: not a policy name */
+                }
+                s = load_parsed(w, prefix, 0, &p);
+                if (s.code == CF_E_NOT_FOUND || (cf_ok(s) && p->ns == NULL)) {
+                        policy_free(p);
+                        continue;
+                }
+                TRY(s);
+                *ret = p;
+                return CF_OK;
+        }
+        return CF_OK;
+}
+
+static cf_status gov_create(struct gov *g, const struct cas_policy_record *last, bool deleted)
+{
+        const struct cas_change *c = g->c;
+        CF_CLEANUP(policy_freep) struct policy *ns = NULL;
+        CF_CLEANUP(policy_freep) struct policy *prev = NULL;
+        cf_status s;
+
+        if (c->doc->board != NULL) {
+                TRY(gov_board(g, "board", c->name, c->doc->board, false));
+        }
+        TRY(namespace_owner(g->w, c->name, &ns));
+        if (ns != NULL && ns->ns->n_create_ids > 0) {
+                TRY(gov_keys(g, "namespace", ns->name, "namespace.create", ns->ns->create_ids,
+                             ns->ns->n_create_ids));
+        } else if (ns != NULL && ns->board != NULL) {
+                TRY(gov_board(g, "namespace", ns->name, ns->board, false));
+        } else if (ns != NULL) {
+                TRY(gov_keys(g, "namespace", ns->name, "access.update", ns->update_ids,
+                             ns->n_update_ids));
+        }
+        if (deleted) {
+                /* The deletion's predecessor is the last live version: its governors decide
+                 * whether the name may live again. */
+                s = last->version > 1 ? load_parsed(g->w, c->name, last->version - 1, &prev)
+                                      : cf_fail(CF_E_NOT_FOUND);
+                if (!cf_ok(s) && s.code != CF_E_NOT_FOUND && s.code != CF_E_SCHEMA &&
+                    s.code != CF_E_SYNTAX && s.code != CF_E_LIMIT) {
+                        return s;
+                }
+                if (prev != NULL && prev->board != NULL) {
+                        TRY(gov_board(g, "recreate", c->name, prev->board, false));
+                } else {
+                        TRY(gov_keys(g, "recreate", c->name, "access.update",
+                                     prev ? prev->update_ids : NULL,
+                                     prev ? prev->n_update_ids : 0));
+                }
+        }
+        return CF_OK;
+}
+
+/* Loads the stored state and checks that the change applies to it; false after refusing. */
+static cf_status load_state(struct cas_worker *w, struct cas_change *c, struct cas_decision *d,
+                            struct cas_policy_record *last, bool *ret_ok)
+{
+        struct policy_errors errs;
+        cf_status s = cas_policy_load(w, c->name, 0, last);
+        bool exists = cf_ok(s);
+
+        *ret_ok = false;
+        if (!exists && s.code != CF_E_NOT_FOUND) {
+                return s;
+        }
+        c->version = exists ? last->version + 1 : 1;
+        snprintf(c->base, sizeof(c->base), "%s", exists ? last->digest : "");
+        if (c->kind == CAS_CHANGE_CREATE) {
+                if (c->doc->has_predecessor) {
+                        refuse(d, CAS_REFUSED, 400, "policy.predecessor",
+                               "a new policy must have 'predecessor: null'");
+                } else if (exists && !last->deleted) {
+                        refuse(d, CAS_REFUSED, 409, "policy.exists",
+                               "a policy of this name exists; update it with its digest as "
+                               "'predecessor'");
+                        d->details = json_pack("{s:s}", "digest", last->digest);
+                } else {
+                        *ret_ok = true;
+                }
+                return CF_OK;
+        }
+        if (!exists || last->deleted) {
+                refuse(d, CAS_REFUSED, 404, "policy.not_found", "no such policy");
+                return CF_OK;
+        }
+        memset(&errs, 0, sizeof(errs));
+        TRY(policy_parse(cf_buf_slice(&last->document), &c->current, &errs));
+        if (c->kind == CAS_CHANGE_DELETE) {
+                TRY(policy_deletion_digest(c->base, c->digest));
+                *ret_ok = true;
+        } else if (strcmp(c->doc->name, c->name) != 0) {
+                refuse(d, CAS_REFUSED, 400, "policy.name",
+                       "the document's 'name' differs from the policy being updated");
+                d->details = json_pack("{s:s, s:s}", "expected", c->name, "actual", c->doc->name);
+        } else if (!c->doc->has_predecessor || strcmp(c->doc->predecessor, c->base) != 0) {
+                refuse(d, CAS_REFUSED, 409, "policy.predecessor_mismatch",
+                       "'predecessor' must be the digest of the current version");
+                d->details = json_pack("{s:s, s:s}", "expected", c->base, "actual",
+                                       c->doc->has_predecessor ? c->doc->predecessor : "null");
+        } else {
+                *ret_ok = true;
+        }
+        return CF_OK;
+}
+
+cf_status cas_change_decide(struct cas_worker *w, struct cas_change *c, const char *caller,
+                            struct policy_approval *const *approvals, size_t n,
+                            const struct policy_service_vote *votes, size_t n_votes,
+                            struct cas_decision *ret)
+{
+        struct gov g = {.w = w,
+                        .c = c,
+                        .caller = caller,
+                        .ap = approvals,
+                        .n = n,
+                        .votes = votes,
+                        .n_votes = n_votes,
+                        .d = ret};
+        struct cas_policy_record last;
+        bool ok = false;
+        cf_status s;
+
+        memset(ret, 0, sizeof(*ret));
+        ret->governors = json_array();
+        ret->approvers = json_array();
+        ret->services = json_array();
+        g.checks = json_array();
+        ENSURE(ret->governors != NULL && ret->approvers != NULL && ret->services != NULL &&
+                   g.checks != NULL,
+               CF_E_NOMEM);
+        ENSURE(c->kind == CAS_CHANGE_DELETE || c->doc != NULL, CF_E_INVALID_ARG);
+        cas_policy_record_init(&last);
+        s = load_state(w, c, ret, &last, &ok);
+        if (cf_ok(s) && ok) {
+                switch (c->kind) {
+                case CAS_CHANGE_CREATE:
+                        s = gov_create(&g, &last, last.version > 0 && last.deleted);
+                        break;
+                case CAS_CHANGE_UPDATE:
+                case CAS_CHANGE_DELETE:
+                        s = c->current->board != NULL
+                                ? gov_board(&g, "board", c->name, c->current->board,
+                                            c->kind == CAS_CHANGE_DELETE)
+                                : gov_keys(&g, "access", c->name, "access.update",
+                                           c->current->update_ids, c->current->n_update_ids);
+                        break;
+                }
+        }
+        cas_policy_record_done(&last);
+        if (!cf_ok(s)) {
+                json_decref(g.checks);
+                return s;
+        }
+        if (ok && g.vetoed) {
+                ret->verdict = CAS_VETOED;
+                ret->status = 403;
+                snprintf(ret->message, sizeof(ret->message),
+                         "a veto member of the board vetoed this change");
+        } else if (ok && !g.failed) {
+                ret->verdict = CAS_ALLOWED;
+        }
+        if (ok && ret->verdict != CAS_ALLOWED && ret->details == NULL) {
+                ret->details =
+                    json_pack("{s:O, s:O}", "checks", g.checks, "governors", ret->governors);
+                if (strcmp(ret->code, "policy.access") == 0 && caller != NULL) {
+                        json_object_set_new(ret->details, "key_id", json_string(caller));
+                }
+        }
+        json_decref(g.checks);
+        return CF_OK;
+}
+
+static cf_status record_put_extra(struct cas_worker *w, const char *table, const char *key,
+                                  uint64_t version, struct cf_slice value)
+{
+        cf_status s = store_put(w->store, table, key, version, value);
+
+        if (!cf_ok(s)) {
+                cas_log_store_error(w->cas, s, table, key);
+        }
+        return s;
+}
+
+cf_status cas_change_apply(struct cas_worker *w, struct cas_change *c, const char *actor,
+                           const char *extra_table, const char *extra_key, uint64_t extra_version,
+                           struct cf_slice extra_value)
+{
+        static const char *const types[] = {[CAS_CHANGE_CREATE] = "policy.create",
+                                            [CAS_CHANGE_UPDATE] = "policy.update",
+                                            [CAS_CHANGE_DELETE] = "policy.delete"};
+        struct cas_policy_record *r = &c->record;
+        cf_status s;
+
+        ENSURE(c->kind >= CAS_CHANGE_CREATE && c->kind <= CAS_CHANGE_DELETE, CF_E_INVALID_ARG);
+        ENSURE(strlen(actor) < sizeof(r->creator), CF_E_INVALID_ARG);
+        memcpy(r->digest, c->digest, sizeof(r->digest));
+        memcpy(r->predecessor, c->base, sizeof(r->predecessor));
+        snprintf(r->creator, sizeof(r->creator), "%s", actor);
+        r->created = (int64_t)time(NULL);
+        r->deleted = c->kind == CAS_CHANGE_DELETE;
+        r->version = c->version;
+        if (r->deleted) {
+                cf_buf_reset(&r->document);
+        }
+        TRY(store_begin(w->store));
+        s = record_put(w, c->name, c->version, r);
+        if (cf_ok(s) && c->doc != NULL && !r->deleted) {
+                s = cas_secrets_provision(w, c->doc,
+                                          c->kind == CAS_CHANGE_UPDATE ? c->current : NULL);
+        }
+        if (cf_ok(s) && c->doc != NULL && !r->deleted) {
+                s = cas_volumes_provision(w, c->doc);
+        }
+        if (cf_ok(s) && extra_table != NULL) {
+                s = record_put_extra(w, extra_table, extra_key, extra_version, extra_value);
+        }
+        if (cf_ok(s)) {
+                s = store_commit(w->store);
+        }
+        if (!cf_ok(s)) {
+                store_rollback(w->store);
+                return s;
+        }
+        if (c->kind == CAS_CHANGE_CREATE) {
+                atomic_fetch_add(&w->cas->metrics.policies_created, 1);
+        } else if (c->kind == CAS_CHANGE_UPDATE) {
+                atomic_fetch_add(&w->cas->metrics.policies_updated, 1);
+        } else {
+                atomic_fetch_add(&w->cas->metrics.policies_deleted, 1);
+        }
+        cf_log_info("%s name=%s version=%llu digest=%.16s by=%.16s", types[c->kind], c->name,
+                    (unsigned long long)c->version, r->digest, actor);
+        /* After the commit: the audit module writes through its own store handle. */
+        cf_ignore(
+            cas_audit_append(w, types[c->kind], actor,
+                             json_pack("{s:s, s:I, s:s, s:s?}", "policy", c->name, "version",
+                                       (json_int_t)c->version, "digest", r->digest, "predecessor",
+                                       r->predecessor[0] ? r->predecessor : NULL)));
+        return CF_OK;
+}
+
 /* ---- helpers for handlers ------------------------------------------------------------ */
 
-static bool require_caller(struct evhttp_request *req, char key_id[static CF_KEY_ID_HEX])
+bool cas_require_caller(struct evhttp_request *req, char key_id[static CF_KEY_ID_HEX])
 {
         if (!cas_request_key_id(req, key_id)) {
                 cas_reply_error(req, 401, "auth.client_certificate",
@@ -198,24 +725,15 @@ static void reply_invalid(struct evhttp_request *req, cf_status s, const struct 
                         json_pack("{s:o}", "errors", list));
 }
 
-static void set_digest(struct cas_policy_record *r)
+/* Replies the refusal a decision carries (consumes its details). */
+static void reply_decision(struct evhttp_request *req, struct cas_decision *d)
 {
-        cf_ignore(policy_digest(cf_buf_slice(&r->document), r->digest)); /* SHA-256 cannot fail
-                                                                           short of OOM */
+        json_t *details = d->details;
+
+        d->details = NULL;
+        cas_reply_error(req, d->status, d->code ? d->code : "policy.board", d->message, details);
 }
 
-static json_t *record_summary(const char *name, const struct cas_policy_record *r)
-{
-        char when[32];
-
-        cf_format_rfc3339(r->created, when, sizeof(when));
-        return json_pack("{s:s, s:I, s:s, s:s*, s:s, s:s, s:b}", "name", name, "version",
-                         (json_int_t)r->version, "digest", r->digest, "predecessor",
-                         r->predecessor[0] ? r->predecessor : NULL, "creator", r->creator,
-                         "created", when, "deleted", r->deleted);
-}
-
-/* Parses the body as a policy document; replies with every error on failure. */
 #define CHANGE_CONTENT_TYPE "application/vnd.coffer.change+json"
 #define CHANGE_BODY_MAX     (3u << 20)
 
@@ -234,33 +752,48 @@ static void approvals_done(struct approvals *a)
 }
 
 /* A change is either the document itself, or the envelope CHANGE_CONTENT_TYPE:
- * {"document": TEXT, "approvals": [APPROVAL...]} (docs/formats/approval.md). */
-static cf_status read_change(struct evhttp_request *req, struct cas_policy_record *r,
+ * {"document": TEXT, "approvals": [APPROVAL...]} (docs/formats/approval.md); a deletion's
+ * envelope is {"approvals": [...]} and a deletion without that content type has no body. */
+static cf_status read_change(struct evhttp_request *req, bool deletion, struct cf_buf *document,
                              struct approvals *ap, const char **why)
 {
         const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
         struct cf_buf body;
         json_error_t jerr;
-        json_t *j, *list, *item;
+        json_t *j, *list = NULL, *item;
         const char *doc = NULL;
         size_t i;
+        int bad;
         cf_status s = CF_OK;
 
         if (ct == NULL || strncmp(ct, CHANGE_CONTENT_TYPE, strlen(CHANGE_CONTENT_TYPE)) != 0) {
+                if (deletion) {
+                        return CF_OK;
+                }
                 *why = "the policy document exceeds 1 MiB";
-                return cas_request_body(req, POLICY_DOC_MAX, &r->document);
+                return cas_request_body(req, POLICY_DOC_MAX, document);
         }
         cf_buf_init(&body, CHANGE_BODY_MAX, true);
-        *why = "the change is not {\"document\": TEXT, \"approvals\": [...]} within 3 MiB";
-        TRY(cas_request_body(req, CHANGE_BODY_MAX, &body));
+        *why = deletion ? "the deletion is not {\"approvals\": [...]} within 3 MiB"
+                        : "the change is not {\"document\": TEXT, \"approvals\": [...]} within "
+                          "3 MiB";
+        s = cas_request_body(req, CHANGE_BODY_MAX, &body);
+        if (!cf_ok(s)) {
+                cf_buf_done(&body);
+                return s;
+        }
         j = json_loadb((const char *)body.ptr, body.size, JSON_REJECT_DUPLICATES, &jerr);
         cf_buf_done(&body);
-        if (j == NULL || json_unpack(j, "{s:s, s:o !}", "document", &doc, "approvals", &list) != 0 ||
-            !json_is_array(list) || json_array_size(list) > POLICY_APPROVALS_MAX) {
+        bad = j == NULL  ? -1
+              : deletion ? json_unpack(j, "{s:o !}", "approvals", &list)
+                         : json_unpack(j, "{s:s, s:o !}", "document", &doc, "approvals", &list);
+        if (bad != 0 || !json_is_array(list) || json_array_size(list) > POLICY_APPROVALS_MAX) {
                 json_decref(j);
                 return cf_fail(CF_E_SCHEMA);
         }
-        s = cf_buf_append(&r->document, doc, strlen(doc));
+        if (doc != NULL) {
+                s = cf_buf_append(document, doc, strlen(doc));
+        }
         json_array_foreach(list, i, item)
         {
                 char *text = cf_ok(s) ? json_dumps(item, JSON_COMPACT) : NULL;
@@ -280,175 +813,87 @@ static cf_status read_change(struct evhttp_request *req, struct cas_policy_recor
         return s;
 }
 
-static struct policy *parse_body(struct evhttp_request *req, struct cas_policy_record *r,
-                                 struct approvals *ap)
+/* Reads the change into c (document, digest, parsed model); replies on failure. */
+static bool parse_body(struct evhttp_request *req, struct cas_change *c, struct approvals *ap)
 {
         struct policy_errors errs;
-        struct policy *p = NULL;
         const char *why = NULL;
         cf_status s;
 
         memset(&errs, 0, sizeof(errs));
-        s = read_change(req, r, ap, &why);
+        s = read_change(req, c->kind == CAS_CHANGE_DELETE, &c->record.document, ap, &why);
         if (!cf_ok(s)) {
-                cas_reply_error(req, s.code == CF_E_LIMIT ? 413 : 400, "request.change", why,
-                                NULL);
-                return NULL;
+                cas_reply_error(req, s.code == CF_E_LIMIT ? 413 : 400, "request.change", why, NULL);
+                return false;
         }
-        s = policy_parse(cf_buf_slice(&r->document), &p, &errs);
+        if (c->kind == CAS_CHANGE_DELETE) {
+                return true;
+        }
+        s = policy_parse(cf_buf_slice(&c->record.document), &c->doc, &errs);
         if (!cf_ok(s)) {
                 reply_invalid(req, s, &errs);
-                return NULL;
+                return false;
         }
-        set_digest(r);
-        return p;
-}
-
-/* A board decides changes of its policy: the approvals must satisfy its rule for exactly
- * this (name, digest, predecessor). Replies 403 with every check when they do not. */
-static bool board_allows(struct evhttp_request *req, const struct policy_board *board,
-                         const char *name, const char *digest, const char *predecessor,
-                         const struct approvals *ap)
-{
-        struct attest_checks checks;
-        json_t *failed = NULL;
-        bool ok;
-
-        attest_checks_init(&checks);
-        ok = policy_board_evaluate(board, name, digest, predecessor, ap->items, ap->n, NULL, 0,
-                                   &checks);
-        if (!ok) {
-                if (!cf_ok(attest_checks_to_json(&checks, false, &failed))) {
-                        failed = json_array();
-                }
-                cas_reply_error(req, 403, "policy.board",
-                                "the policy's board has not approved this change (send its "
-                                "members' approvals: 'coffer policy approve')",
-                                json_pack("{s:o}", "checks", failed));
-        }
-        attest_checks_done(&checks);
-        return ok;
-}
-
-static cf_status write_version(struct cas_worker *w, const char *name, uint64_t version,
-                               const struct cas_policy_record *r, const struct policy *p,
-                               const struct policy *previous)
-{
-        cf_status s;
-
-        TRY(store_begin(w->store));
-        s = record_put(w, name, version, r);
-        if (cf_ok(s) && p != NULL) {
-                s = cas_secrets_provision(w, p, previous);
-        }
-        if (cf_ok(s) && p != NULL) {
-                s = cas_volumes_provision(w, p);
-        }
-        if (cf_ok(s)) {
-                s = store_commit(w->store);
-        }
-        if (!cf_ok(s)) {
-                store_rollback(w->store);
-        }
-        return s;
+        cf_ignore(policy_digest(cf_buf_slice(&c->record.document), c->digest));
+        return true;
 }
 
 /* ---- handlers ----------------------------------------------------------------------- */
 
-static void policy_create(struct cas_worker *w, struct evhttp_request *req)
+/* Create (name NULL: the document names it), update or delete, with offline approvals. */
+static void policy_change(struct cas_worker *w, struct evhttp_request *req,
+                          enum cas_change_kind kind, const char *name)
 {
-        struct approvals ap = { .n = 0 };
+        struct approvals ap = {.n = 0};
         char caller[CF_KEY_ID_HEX];
-        struct cas_policy_record r, last;
-        CF_CLEANUP(policy_freep) struct policy *p = NULL;
-        uint64_t version = 1;
+        struct cas_change c;
+        struct cas_decision d;
         cf_status s;
 
-        if (!require_caller(req, caller)) {
+        if (!cas_require_caller(req, caller)) {
                 return;
         }
-        cas_policy_record_init(&r);
-        cas_policy_record_init(&last);
-        p = parse_body(req, &r, &ap);
-        if (p == NULL) {
+        cas_change_init(&c, kind);
+        memset(&d, 0, sizeof(d));
+        if (!parse_body(req, &c, &ap)) {
                 goto out;
         }
-        /* A board must consent to its own creation. */
-        if (p->board != NULL && !board_allows(req, p->board, p->name, r.digest, NULL, &ap)) {
-                goto out;
-        }
-        if (p->has_predecessor) {
-                cas_reply_error(req, 400, "policy.predecessor",
-                                "a new policy must have 'predecessor: null'", NULL);
-                goto out;
-        }
-        s = cas_policy_load(w, p->name, 0, &last);
-        if (cf_ok(s) && !last.deleted) {
-                cas_reply_error(req, 409, "policy.exists",
-                                "a policy of this name exists; update it with its digest as "
-                                "'predecessor'",
-                                json_pack("{s:s}", "digest", last.digest));
-                goto out;
-        }
-        if (cf_ok(s)) {
-                /* A deleted name is re-created only by someone who could update it. */
-                struct policy_errors errs;
-                struct cas_policy_record live;
-                CF_CLEANUP(policy_freep) struct policy *old = NULL;
-                bool allowed = false;
-
-                cas_policy_record_init(&live);
-                if (last.version > 1 && cf_ok(cas_policy_load(w, p->name, last.version - 1, &live)) &&
-                    cf_ok(policy_parse(cf_buf_slice(&live.document), &old, &errs))) {
-                        allowed = policy_key_may_update(old, caller);
-                }
-                cas_policy_record_done(&live);
-                if (!allowed) {
-                        cas_reply_error(req, 403, "policy.recreate",
-                                        "this name was deleted; only a key in its last "
-                                        "'access.update' may create it again",
-                                        NULL);
-                        goto out;
-                }
-                version = last.version + 1;
-                memcpy(r.predecessor, last.digest, sizeof(r.predecessor));
-        } else if (s.code != CF_E_NOT_FOUND) {
+        snprintf(c.name, sizeof(c.name), "%s", name != NULL ? name : c.doc->name);
+        s = cas_change_decide(w, &c, caller, ap.items, ap.n, NULL, 0, &d);
+        if (!cf_ok(s)) {
                 cas_reply_status(req, s, "policy store");
                 goto out;
         }
-        memcpy(r.creator, caller, sizeof(r.creator));
-        r.created = (int64_t)time(NULL);
-        r.version = version;
-        s = write_version(w, p->name, version, &r, p, NULL);
-        if (!cf_ok(s)) {
-                if (s.code == CF_E_EXISTS || s.code == CF_E_CONFLICT) {
-                        cas_reply_error(req, 409, "policy.exists",
-                                        "a concurrent request created this policy", NULL);
-                } else {
-                        cas_reply_status(req, s, "policy create");
-                }
+        if (d.verdict != CAS_ALLOWED) {
+                reply_decision(req, &d);
                 goto out;
         }
-        atomic_fetch_add(&w->cas->metrics.policies_created, 1);
-        cf_log_info("policy created name=%s version=%llu digest=%.16s creator=%.16s", p->name,
-                    (unsigned long long)version, r.digest, caller);
-        /* After the commit: the audit module writes through its own store handle. */
-        cf_ignore(cas_audit_append(w, "policy.create", caller,
-                                   json_pack("{s:s, s:I, s:s, s:s?}", "policy", p->name, "version",
-                                             (json_int_t)version, "digest", r.digest,
-                                             "predecessor",
-                                             r.predecessor[0] ? r.predecessor : NULL)));
-        cas_reply_json(req, 201, record_summary(p->name, &r));
+        /* Imports are resolved against the exporters' current state (their consent). */
+        if (kind != CAS_CHANGE_DELETE && !cas_secrets_imports_ok(w, req, c.doc)) {
+                goto out;
+        }
+        s = cas_change_apply(w, &c, caller, NULL, NULL, 0, cf_slice_make(NULL, 0));
+        if (s.code == CF_E_EXISTS || s.code == CF_E_CONFLICT) {
+                cas_reply_error(req, 409,
+                                kind == CAS_CHANGE_CREATE ? "policy.exists"
+                                                          : "policy.predecessor_mismatch",
+                                "a concurrent request changed this policy; fetch it again", NULL);
+        } else if (!cf_ok(s)) {
+                cas_reply_status(req, s, "policy change");
+        } else {
+                cas_reply_json(req, kind == CAS_CHANGE_CREATE ? 201 : 200,
+                               cas_policy_summary(c.name, &c.record));
+        }
 out:
+        cas_decision_done(&d);
         approvals_done(&ap);
-        cas_policy_record_done(&r);
-        cas_policy_record_done(&last);
+        cas_change_done(&c);
 }
 
-/* Loads the live current version and checks the caller may read (or update) it. */
-static const struct policy *authorize(struct cas_worker *w, struct evhttp_request *req,
-                                      const char *name, const char *caller, bool update,
-                                      struct cas_policy_record *rec)
+/* Loads the live current version and checks the caller may read it. */
+static const struct policy *authorize_read(struct cas_worker *w, struct evhttp_request *req,
+                                           const char *name, const char *caller,
+                                           struct cas_policy_record *rec)
 {
         const struct policy *p = NULL;
         uint64_t version;
@@ -465,13 +910,9 @@ static const struct policy *authorize(struct cas_worker *w, struct evhttp_reques
                 cas_reply_status(req, s, "policy store");
                 return NULL;
         }
-        /* A board, when present, decides changes itself (board_allows); access.update then
-         * does not apply. */
-        if (update ? p->board == NULL && !policy_key_may_update(p, caller)
-                   : !(policy_key_may_read(p, caller) || policy_key_may_update(p, caller))) {
+        if (!(policy_key_may_read(p, caller) || policy_key_may_update(p, caller))) {
                 cas_reply_error(req, 403, "policy.access",
-                                update ? "your key is not in the policy's 'access.update'"
-                                       : "your key is not in the policy's 'access.read'",
+                                "your key is not in the policy's 'access.read'",
                                 json_pack("{s:s}", "key_id", caller));
                 return NULL;
         }
@@ -485,13 +926,13 @@ static void policy_read(struct cas_worker *w, struct evhttp_request *req, const 
         const struct policy *p;
         json_t *out, *model = NULL;
 
-        if (!require_caller(req, caller)) {
+        if (!cas_require_caller(req, caller)) {
                 return;
         }
         cas_policy_record_init(&r);
-        p = authorize(w, req, name, caller, false, &r);
+        p = authorize_read(w, req, name, caller, &r);
         if (p != NULL) {
-                out = record_summary(name, &r);
+                out = cas_policy_summary(name, &r);
                 if (out == NULL || !cf_ok(policy_to_json(p, &model))) {
                         json_decref(out);
                         cas_reply_error(req, 500, "internal", "cannot render the policy", NULL);
@@ -500,128 +941,6 @@ static void policy_read(struct cas_worker *w, struct evhttp_request *req, const 
                         cas_reply_json(req, 200, out);
                 }
         }
-        cas_policy_record_done(&r);
-}
-
-static void policy_update(struct cas_worker *w, struct evhttp_request *req, const char *name)
-{
-        struct approvals ap = { .n = 0 };
-        char caller[CF_KEY_ID_HEX];
-        struct cas_policy_record cur, r;
-        const struct policy *old;
-        CF_CLEANUP(policy_freep) struct policy *p = NULL;
-        cf_status s;
-
-        if (!require_caller(req, caller)) {
-                return;
-        }
-        cas_policy_record_init(&cur);
-        cas_policy_record_init(&r);
-        old = authorize(w, req, name, caller, true, &cur);
-        if (old == NULL || (p = parse_body(req, &r, &ap)) == NULL) {
-                goto out;
-        }
-        /* The CURRENT board approves its replacement, so a board changes only with the
-         * consent of the board it replaces. */
-        if (old->board != NULL &&
-            !board_allows(req, old->board, name, r.digest, cur.digest, &ap)) {
-                goto out;
-        }
-        if (strcmp(p->name, name) != 0) {
-                cas_reply_error(req, 400, "policy.name",
-                                "the document's 'name' differs from the policy being updated",
-                                json_pack("{s:s, s:s}", "expected", name, "actual", p->name));
-                goto out;
-        }
-        if (!p->has_predecessor || strcmp(p->predecessor, cur.digest) != 0) {
-                cas_reply_error(req, 409, "policy.predecessor_mismatch",
-                                "'predecessor' must be the digest of the current version",
-                                json_pack("{s:s, s:s}", "expected", cur.digest, "actual",
-                                          p->has_predecessor ? p->predecessor : "null"));
-                goto out;
-        }
-        memcpy(r.predecessor, cur.digest, sizeof(r.predecessor));
-        memcpy(r.creator, caller, sizeof(r.creator));
-        r.created = (int64_t)time(NULL);
-        r.version = cur.version + 1;
-        s = write_version(w, name, r.version, &r, p, old);
-        if (!cf_ok(s)) {
-                if (s.code == CF_E_EXISTS || s.code == CF_E_CONFLICT) {
-                        cas_reply_error(req, 409, "policy.predecessor_mismatch",
-                                        "a concurrent update changed the policy; fetch it again",
-                                        NULL);
-                } else {
-                        cas_reply_status(req, s, "policy update");
-                }
-                goto out;
-        }
-        atomic_fetch_add(&w->cas->metrics.policies_updated, 1);
-        cf_log_info("policy updated name=%s version=%llu digest=%.16s by=%.16s", name,
-                    (unsigned long long)r.version, r.digest, caller);
-        cf_ignore(cas_audit_append(w, "policy.update", caller,
-                                   json_pack("{s:s, s:I, s:s, s:s}", "policy", name, "version",
-                                             (json_int_t)r.version, "digest", r.digest,
-                                             "predecessor", r.predecessor)));
-        cas_reply_json(req, 200, record_summary(name, &r));
-out:
-        approvals_done(&ap);
-        cas_policy_record_done(&cur);
-        cas_policy_record_done(&r);
-}
-
-static void policy_delete(struct cas_worker *w, struct evhttp_request *req, const char *name)
-{
-        const struct policy *old;
-        char caller[CF_KEY_ID_HEX];
-        struct cas_policy_record cur, r;
-        struct cf_slice parts[2];
-        uint8_t h[32];
-        cf_status s;
-
-        if (!require_caller(req, caller)) {
-                return;
-        }
-        cas_policy_record_init(&cur);
-        cas_policy_record_init(&r);
-        old = authorize(w, req, name, caller, true, &cur);
-        if (old == NULL) {
-                goto out;
-        }
-        if (old->board != NULL) {
-                /* TODO(#6): approvals over the deletion statement; until then one person must
-                 * not be able to delete what a board governs. */
-                cas_reply_error(req, 403, "policy.board",
-                                "a policy governed by a board cannot be deleted yet; replace it "
-                                "with an update its board approves",
-                                NULL);
-                goto out;
-        }
-        parts[0] = cf_slice_str("coffer-policy-deleted-v1");
-        parts[1] = cf_slice_str(cur.digest);
-        s = cf_sha256(parts, 2, h);
-        cf_hex_encode(h, sizeof(h), r.digest, sizeof(r.digest));
-        memcpy(r.predecessor, cur.digest, sizeof(r.predecessor));
-        memcpy(r.creator, caller, sizeof(r.creator));
-        r.created = (int64_t)time(NULL);
-        r.deleted = true;
-        r.version = cur.version + 1;
-        if (cf_ok(s)) {
-                s = write_version(w, name, r.version, &r, NULL, NULL);
-        }
-        if (!cf_ok(s)) {
-                cas_reply_status(req, s, "policy delete");
-                goto out;
-        }
-        atomic_fetch_add(&w->cas->metrics.policies_deleted, 1);
-        cf_log_info("policy deleted name=%s version=%llu by=%.16s", name,
-                    (unsigned long long)r.version, caller);
-        cf_ignore(cas_audit_append(w, "policy.delete", caller,
-                                   json_pack("{s:s, s:I, s:s, s:s}", "policy", name, "version",
-                                             (json_int_t)r.version, "digest", r.digest,
-                                             "predecessor", r.predecessor)));
-        cas_reply_json(req, 200, record_summary(name, &r));
-out:
-        cas_policy_record_done(&cur);
         cas_policy_record_done(&r);
 }
 
@@ -635,7 +954,7 @@ static void policy_history(struct cas_worker *w, struct evhttp_request *req, con
         json_t *list = json_array();
         cf_status s;
 
-        if (!require_caller(req, caller)) {
+        if (!cas_require_caller(req, caller)) {
                 json_decref(list);
                 return;
         }
@@ -657,7 +976,7 @@ static void policy_history(struct cas_worker *w, struct evhttp_request *req, con
                 cas_policy_record_init(&r);
                 s = cas_policy_load(w, name, versions[i], &r);
                 if (cf_ok(s)) {
-                        json_array_append_new(list, record_summary(name, &r));
+                        json_array_append_new(list, cas_policy_summary(name, &r));
                         if (!r.deleted) {
                                 struct policy_errors errs;
                                 policy_free(live);
@@ -684,18 +1003,18 @@ static void policy_history(struct cas_worker *w, struct evhttp_request *req, con
         cas_reply_json(req, 200, json_pack("{s:s, s:o}", "name", name, "versions", list));
 }
 
-/* rest is "" (collection), or "/NAME" or "/NAME/history" with '/' inside NAME encoded as
- * %2F so that names and sub-resources cannot be confused. */
+/* rest is "" (collection), or "/NAME", "/NAME/history", "/NAME/proposals[/...]" or
+ * "/NAME/secrets/SECRET/release", with '/' inside NAME encoded as %2F so that names and sub-resources cannot be confused. */
 void cas_api_policies(struct cas_worker *w, struct evhttp_request *req, const char *rest)
 {
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
         char enc[600], *slash, *name;
+        const char *sub = "";
         size_t len = 0;
-        bool history = false;
 
         if (rest[0] == '\0') {
                 if (m == EVHTTP_REQ_POST) {
-                        policy_create(w, req);
+                        policy_change(w, req, CAS_CHANGE_CREATE, NULL);
                 } else {
                         cas_reply_error(req, 405, "method", "use POST to create a policy", NULL);
                 }
@@ -708,14 +1027,15 @@ void cas_api_policies(struct cas_worker *w, struct evhttp_request *req, const ch
         snprintf(enc, sizeof(enc), "%s", rest + 1);
         slash = strchr(enc, '/');
         if (slash != NULL) {
-                if (strcmp(slash, "/history") != 0) {
+                sub = rest + 1 + (slash - enc);
+                if (strcmp(sub, "/history") != 0 && strcmp(sub, "/proposals") != 0 &&
+                    strncmp(sub, "/proposals/", 11) != 0 && strncmp(sub, "/secrets/", 9) != 0) {
                         cas_reply_error(req, 404, "not_found",
                                         "no such endpoint (encode '/' in policy names as %2F)",
                                         NULL);
                         return;
                 }
                 *slash = '\0';
-                history = true;
         }
         name = evhttp_uridecode(enc, 0, &len);
         if (name == NULL || len == 0 || strlen(name) != len) {
@@ -723,14 +1043,18 @@ void cas_api_policies(struct cas_worker *w, struct evhttp_request *req, const ch
                 cas_reply_error(req, 400, "request.path", "bad policy name in the path", NULL);
                 return;
         }
-        if (history && m == EVHTTP_REQ_GET) {
+        if (strncmp(sub, "/proposals", 10) == 0) {
+                cas_api_proposals(w, req, name, sub + 10);
+        } else if (strncmp(sub, "/secrets/", 9) == 0) {
+                cas_api_release(w, req, name, sub + 9);
+        } else if (sub[0] != '\0' && m == EVHTTP_REQ_GET) {
                 policy_history(w, req, name);
-        } else if (!history && m == EVHTTP_REQ_GET) {
+        } else if (sub[0] == '\0' && m == EVHTTP_REQ_GET) {
                 policy_read(w, req, name);
-        } else if (!history && m == EVHTTP_REQ_PUT) {
-                policy_update(w, req, name);
-        } else if (!history && m == EVHTTP_REQ_DELETE) {
-                policy_delete(w, req, name);
+        } else if (sub[0] == '\0' && m == EVHTTP_REQ_PUT) {
+                policy_change(w, req, CAS_CHANGE_UPDATE, name);
+        } else if (sub[0] == '\0' && m == EVHTTP_REQ_DELETE) {
+                policy_change(w, req, CAS_CHANGE_DELETE, name);
         } else {
                 cas_reply_error(req, 405, "method", "method not allowed here", NULL);
         }

@@ -18,14 +18,29 @@
 #define RECOVERY_FILE     "recovery.json"
 #define RECOVERY_INFO     "coffer-recovery-share-v1"
 #define RECOVERY_CHECK    "coffer-recovery-check-v1"
+#define RECOVERY_COMMIT   "coffer-recovery-commit-v1"
 #define RECOVERY_BODY_MAX 4096
+/* Version 1 bundles have no commitments: a wrong share is only noticed when the round is
+ * combined, and discards it. Version 2 refuses it on arrival. */
+#define RECOVERY_VERSION_OLD 1
+#define RECOVERY_VERSION     2
+
+/* What the bundle says about one share: its x, its holder, and (version 2) its commitment. */
+struct recovery_holder {
+        uint8_t x;
+        char key_id[CF_KEY_ID_HEX];
+        uint8_t commitment[32];
+};
 
 struct cas_recovery_state {
         pthread_mutex_t mu;
         json_t *bundle;
+        int version;
         uint8_t bundle_id[16];
         uint8_t check[32];
         unsigned threshold;
+        struct recovery_holder holders[CAS_RECOVERY_KEYS_MAX];
+        size_t n_holders;
         struct cf_secret *shares; /* threshold * (1 + 32): x || y, in arrival order */
         size_t n;
 };
@@ -48,12 +63,23 @@ static cf_status check_value(const uint8_t bundle_id[16], const uint8_t key[32],
         return cf_sha256(parts, 3, out);
 }
 
+/* commitment = SHA-256(label || bundle id || x || y): public, since y is 32 random-looking
+ * bytes that no one can find from their hash, and it lets cofferd refuse a wrong share the
+ * moment it arrives instead of after K shares were combined. */
+static cf_status commitment(const uint8_t bundle_id[16], const uint8_t share[33], uint8_t out[32])
+{
+        struct cf_slice parts[3] = {cf_slice_str(RECOVERY_COMMIT), cf_slice_make(bundle_id, 16),
+                                    cf_slice_make(share, 33)};
+
+        return cf_sha256(parts, 3, out);
+}
+
 static cf_status seal_share(struct cf_pkey *key, const uint8_t bundle_id[16], const uint8_t *share,
                             json_t *list)
 {
-        uint8_t plain[CAS_RECOVERY_SHARE_SIZE];
+        uint8_t plain[CAS_RECOVERY_SHARE_SIZE], commit[32];
         CF_WIPE_ON_EXIT(plain);
-        char kid[CF_KEY_ID_HEX];
+        char kid[CF_KEY_ID_HEX], commit_hex[65];
         struct cf_buf sealed, b64;
         cf_status s;
 
@@ -61,7 +87,11 @@ static cf_status seal_share(struct cf_pkey *key, const uint8_t bundle_id[16], co
         memcpy(plain + 16, share, 33);
         cf_buf_init(&sealed, 4096, false);
         cf_buf_init(&b64, 8192, false);
-        s = cf_pkey_key_id(key, kid);
+        s = commitment(bundle_id, share, commit);
+        cf_hex_encode(commit, sizeof(commit), commit_hex, sizeof(commit_hex));
+        if (cf_ok(s)) {
+                s = cf_pkey_key_id(key, kid);
+        }
         if (cf_ok(s)) {
                 s = cf_ecies_seal(key, cf_slice_str(RECOVERY_INFO),
                                   cf_slice_make(plain, sizeof(plain)), &sealed);
@@ -69,9 +99,10 @@ static cf_status seal_share(struct cf_pkey *key, const uint8_t bundle_id[16], co
         if (cf_ok(s)) {
                 s = cf_base64_encode_buf(sealed.ptr, sealed.size, &b64);
         }
-        if (cf_ok(s) && json_array_append_new(list, json_pack("{s:s, s:i, s:s}", "key_id", kid,
-                                                              "x", (int)share[0], "sealed",
-                                                              (const char *)b64.ptr)) != 0) {
+        if (cf_ok(s) &&
+            json_array_append_new(list, json_pack("{s:s, s:i, s:s, s:s}", "key_id", kid, "x",
+                                                  (int)share[0], "sealed", (const char *)b64.ptr,
+                                                  "commitment", commit_hex)) != 0) {
                 s = cf_fail(CF_E_NOMEM);
         }
         cf_buf_done(&sealed);
@@ -106,9 +137,9 @@ cf_status cas_recovery_create(const struct cas *cas, const uint8_t data_key[stat
         }
         cf_hex_encode(bundle_id, sizeof(bundle_id), id_hex, sizeof(id_hex));
         cf_hex_encode(check, sizeof(check), check_hex, sizeof(check_hex));
-        bundle = json_pack("{s:i, s:s, s:i, s:i, s:s, s:o}", "version", 1, "bundle_id", id_hex,
-                           "threshold", (int)threshold, "count", (int)n_keys, "check", check_hex,
-                           "shares", list);
+        bundle = json_pack("{s:i, s:s, s:i, s:i, s:s, s:o}", "version", RECOVERY_VERSION,
+                           "bundle_id", id_hex, "threshold", (int)threshold, "count", (int)n_keys,
+                           "check", check_hex, "shares", list);
         text = bundle ? json_dumps(bundle, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
         json_decref(bundle);
         ENSURE(text != NULL, CF_E_NOMEM);
@@ -128,14 +159,67 @@ bool cas_recovery_available(const struct cas *cas)
         return cf_ok(bundle_path(cas, path, sizeof(path))) && stat(path, &st) == 0;
 }
 
+/* One entry of "shares": {"key_id", "x", "sealed"[, "commitment"]}. x in 1..255, distinct;
+ * the commitment is required from version 2 on and refused before. */
+static cf_status parse_holder(json_t *entry, int version, struct recovery_holder *h)
+{
+        const char *kid = NULL, *sealed = NULL, *commit = NULL;
+        json_int_t x = 0;
+        size_t n_fields = version >= RECOVERY_VERSION ? 4 : 3;
+
+        ENSURE(json_is_object(entry) && json_object_size(entry) == n_fields, CF_E_SCHEMA);
+        ENSURE(json_unpack(entry, "{s:s, s:I, s:s, s?s}", "key_id", &kid, "x", &x, "sealed",
+                           &sealed, "commitment", &commit) == 0,
+               CF_E_SCHEMA);
+        ENSURE(x >= 1 && x <= 255, CF_E_MALFORMED);
+        ENSURE(strlen(kid) == CF_KEY_ID_HEX - 1, CF_E_MALFORMED);
+        ENSURE((commit != NULL) == (version >= RECOVERY_VERSION), CF_E_SCHEMA);
+        if (commit != NULL) {
+                TRY(cf_hex_decode(cf_slice_str(commit), h->commitment, sizeof(h->commitment)));
+        }
+        h->x = (uint8_t)x;
+        memcpy(h->key_id, kid, CF_KEY_ID_HEX);
+        return CF_OK;
+}
+
+static cf_status parse_bundle(struct cas_recovery_state *r)
+{
+        const char *id = NULL, *check = NULL;
+        json_int_t version = 0, threshold = 0, count = 0;
+        json_t *shares = NULL, *entry;
+        size_t i;
+
+        ENSURE(json_unpack(r->bundle, "{s:I}", "version", &version) == 0, CF_E_SCHEMA);
+        ENSURE(version == RECOVERY_VERSION_OLD || version == RECOVERY_VERSION, CF_E_VERSION);
+        ENSURE(json_unpack(r->bundle, "{s:s, s:I, s:I, s:s, s:o}", "bundle_id", &id, "threshold",
+                           &threshold, "count", &count, "check", &check, "shares", &shares) == 0 &&
+                   json_is_array(shares),
+               CF_E_SCHEMA);
+        ENSURE(count >= 2 && count <= CAS_RECOVERY_KEYS_MAX &&
+                   (size_t)count == json_array_size(shares),
+               CF_E_MALFORMED);
+        ENSURE(threshold >= 2 && threshold <= count, CF_E_MALFORMED);
+        TRY(cf_hex_decode(cf_slice_str(id), r->bundle_id, sizeof(r->bundle_id)));
+        TRY(cf_hex_decode(cf_slice_str(check), r->check, sizeof(r->check)));
+        json_array_foreach(shares, i, entry)
+        {
+                TRY(parse_holder(entry, (int)version, &r->holders[i]));
+                for (size_t j = 0; j < i; j++) {
+                        ENSURE(r->holders[j].x != r->holders[i].x, CF_E_MALFORMED);
+                }
+        }
+        r->version = (int)version;
+        r->n_holders = (size_t)count;
+        r->threshold = (unsigned)threshold;
+        return CF_OK;
+}
+
 cf_status cas_recovery_begin(struct cas *cas)
 {
         char path[1200];
         struct cf_buf text;
         json_error_t jerr;
         struct cas_recovery_state *r;
-        const char *id = NULL, *check = NULL;
-        json_int_t threshold = 0;
         cf_status s;
 
         TRY(bundle_path(cas, path, sizeof(path)));
@@ -147,29 +231,28 @@ cf_status cas_recovery_begin(struct cas *cas)
         if (cf_ok(s)) {
                 r->bundle = json_loadb((const char *)text.ptr, text.size, JSON_REJECT_DUPLICATES,
                                        &jerr);
-                s = r->bundle ? CF_OK : cf_fail(CF_E_MALFORMED);
+                s = r->bundle ? CF_OK : cf_fail(CF_E_SYNTAX);
         }
         cf_buf_done(&text);
-        if (cf_ok(s) && (json_unpack(r->bundle, "{s:s, s:I, s:s}", "bundle_id", &id, "threshold",
-                                     &threshold, "check", &check) != 0 ||
-                         threshold < 2 || threshold > 255)) {
-                s = cf_fail(CF_E_MALFORMED);
+        if (cf_ok(s)) {
+                s = parse_bundle(r);
         }
         if (cf_ok(s)) {
-                s = cf_hex_decode(cf_slice_str(id), r->bundle_id, sizeof(r->bundle_id));
-        }
-        if (cf_ok(s)) {
-                s = cf_hex_decode(cf_slice_str(check), r->check, sizeof(r->check));
-        }
-        if (cf_ok(s)) {
-                r->threshold = (unsigned)threshold;
                 s = cf_secret_new(r->threshold * 33, &r->shares);
         }
         if (!cf_ok(s)) {
                 json_decref(r->bundle);
+                pthread_mutex_destroy(&r->mu);
                 free(r);
-                cf_log_err("cannot load the recovery bundle '%s': %s", path, cf_strerror(s));
+                cf_log_err("cannot load the recovery bundle '%s': %s%s", path, cf_strerror(s),
+                           s.code == CF_E_VERSION ? " (this cofferd reads versions 1 and 2)" : "");
                 return s;
+        }
+        if (r->version == RECOVERY_VERSION_OLD) {
+                cf_log_warning("recovery bundle '%s' is version 1 (no share commitments): a wrong "
+                               "share is noticed only when %u shares are combined, and then "
+                               "discards all of them",
+                               path, r->threshold);
         }
         cas->recovery = r;
         return CF_OK;
@@ -219,13 +302,78 @@ static void on_reply_sent(struct evhttp_request *req, void *arg)
         cas_request_mode_change();
 }
 
+static const struct recovery_holder *find_holder(const struct cas_recovery_state *r, uint8_t x)
+{
+        for (size_t i = 0; i < r->n_holders; i++) {
+                if (r->holders[i].x == x) {
+                        return &r->holders[i];
+                }
+        }
+        return NULL;
+}
+
+/* Checks an arriving share (bundle id || x || y) against the bundle, under r->mu. On refusal
+ * fills the reply's status, code and message and returns false; the shares received so far
+ * are kept. */
+static bool share_acceptable(const struct cas_recovery_state *r, const uint8_t *share,
+                             const char *sender, int *status, const char **code,
+                             const char **message)
+{
+        const struct recovery_holder *h;
+        uint8_t commit[32];
+
+        if (!cf_ct_eq(share, r->bundle_id, 16)) {
+                *status = 400;
+                *code = "recovery.bundle";
+                *message = "this share belongs to another recovery bundle (another cofferd)";
+                return false;
+        }
+        h = find_holder(r, share[16]);
+        if (h == NULL) {
+                *status = 400;
+                *code = "recovery.share";
+                *message = "the recovery bundle has no share with this x";
+                return false;
+        }
+        /* Only the holder the bundle names may send its share: a stolen decrypted share is
+         * useless to anyone else, and strangers cannot fill the round. */
+        if (sender == NULL || strcmp(sender, h->key_id) != 0) {
+                *status = 403;
+                *code = "recovery.holder";
+                *message = "a share is accepted only over a connection authenticated with its "
+                           "holder's identity (the key the share was sealed to)";
+                return false;
+        }
+        if (r->version >= RECOVERY_VERSION &&
+            (!cf_ok(commitment(r->bundle_id, share + 16, commit)) ||
+             !cf_ct_eq(commit, h->commitment, sizeof(commit)))) {
+                *status = 400;
+                *code = "recovery.share";
+                *message = "this share does not match its commitment in the recovery bundle "
+                           "(a wrong or damaged share); the shares received so far are kept";
+                return false;
+        }
+        for (size_t i = 0; i < r->n; i++) {
+                if (r->shares->ptr[i * 33] == share[16]) {
+                        *status = 409;
+                        *code = "recovery.duplicate";
+                        *message = "this share was received already";
+                        return false;
+                }
+        }
+        return true;
+}
+
 static void post_share(struct cas *cas, struct evhttp_request *req)
 {
         struct cas_recovery_state *r = cas->recovery;
         struct cf_buf body, share;
         json_error_t jerr;
         json_t *j = NULL;
-        const char *b64 = NULL;
+        const char *b64 = NULL, *code = NULL, *message = NULL;
+        char sender[CF_KEY_ID_HEX];
+        bool has_sender = cas_request_key_id(req, sender);
+        int status = 0;
         cf_status s;
 
         cf_buf_init(&body, RECOVERY_BODY_MAX, true);
@@ -246,22 +394,12 @@ static void post_share(struct cas *cas, struct evhttp_request *req)
         }
         json_decref(j);
         pthread_mutex_lock(&r->mu);
-        if (!cf_ct_eq(share.ptr, r->bundle_id, 16)) {
+        if (!share_acceptable(r, share.ptr, has_sender ? sender : NULL, &status, &code, &message)) {
                 pthread_mutex_unlock(&r->mu);
+                cf_log_info("recovery: a share for x=%u was refused (%s)", share.ptr[16], code);
                 cf_buf_done(&share);
-                cas_reply_error(req, 400, "recovery.bundle",
-                                "this share belongs to another recovery bundle (another cofferd)",
-                                NULL);
+                cas_reply_error(req, status, code, message, NULL);
                 return;
-        }
-        for (size_t i = 0; i < r->n; i++) {
-                if (r->shares->ptr[i * 33] == share.ptr[16]) {
-                        pthread_mutex_unlock(&r->mu);
-                        cf_buf_done(&share);
-                        cas_reply_error(req, 409, "recovery.duplicate",
-                                        "this share was received already", NULL);
-                        return;
-                }
         }
         memcpy(r->shares->ptr + r->n * 33, share.ptr + 16, 33);
         r->n++;
@@ -277,7 +415,19 @@ static void post_share(struct cas *cas, struct evhttp_request *req)
         cf_wipe(r->shares->ptr, r->shares->size);
         r->n = 0;
         pthread_mutex_unlock(&r->mu);
+        if (!cf_ok(s) && s.code != CF_E_MAC_INVALID) {
+                cf_log_err("recovery: cannot keep the recovered data key: %s; all shares were "
+                           "discarded",
+                           cf_strerror(s));
+                cas_reply_error(req, 500, "recovery.failed",
+                                "the data key was recovered but cannot be sealed to this "
+                                "machine (see cofferd's log); send the shares again",
+                                NULL);
+                return;
+        }
         if (!cf_ok(s)) {
+                /* Version 2: every share matched its commitment, so the bundle itself is
+                 * inconsistent (its check value or commitments were edited). */
                 cf_log_err("recovery: the %u shares do not reconstruct the data key (%s); all "
                            "shares were discarded",
                            r->threshold, cf_strerror(s));

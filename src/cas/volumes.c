@@ -1,9 +1,17 @@
 /* Shielded volumes at cofferd: each volume of a policy gets a random 32-byte key when the
  * policy is stored, and cofferd keeps the volume's freshness: the tag of its last committed
- * state and a prepared tag (two-phase: prepare the new tag, write the manifest, commit).
+ * state and a prepared tag (strict: prepare the new tag, write the manifest, commit), each
+ * with the manifest generation it names; batched volumes "advance" the committed tag after
+ * the fact (docs/formats/volume.md "Freshness").
  *
  * Table "volume", key "POLICY:VOLUME", one store version per change; the sealed value is JSON
- * {"key": BASE64, "committed": HEX|null, "prepared": HEX|null}.
+ * {"key": BASE64, "committed": HEX|null, "prepared": HEX|null, "generation": N (of committed),
+ *  "prepared_generation": N, "reset": true (after a reset, until the first new tag)}; the
+ * last three are absent in records written before they existed (generation unknown).
+ *
+ * Tag changes are not audited one by one (a batched volume advances every window, a strict
+ * one at every fsync): the store's own versioned, authenticated history records them.
+ * Resets (POST /v1/volumes/POLICY/VOLUME/reset) are audited.
  *
  * The workload proves it holds the volume key (which only an activation releases) with a
  * token derived from it: HKDF-SHA256(key, info "coffer-volume-token-v1"), so tag updates need
@@ -17,6 +25,7 @@
 
 #include "base/codec.h"
 #include "base/log.h"
+#include "cas/audit.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
@@ -27,8 +36,25 @@ struct volume_state {
         uint8_t key[32];
         bool has_committed, has_prepared;
         char committed[65], prepared[65];
+        bool has_generation; /* false only for records older than generations */
+        uint64_t generation, prepared_generation;
+        bool reset;
         uint64_t version;
 };
+
+/* A JSON integer in [0, 2^53] or absent; false for anything else. */
+static bool opt_u64(json_t *j, bool *present, uint64_t *ret)
+{
+        *present = j != NULL;
+        if (j == NULL) {
+                return true;
+        }
+        if (!json_is_integer(j) || json_integer_value(j) < 0) {
+                return false;
+        }
+        *ret = (uint64_t)json_integer_value(j);
+        return true;
+}
 
 static cf_status volume_key(const char *policy, const char *volume, char *out, size_t out_size)
 {
@@ -42,8 +68,10 @@ static cf_status load(struct cas_worker *w, const char *key, struct volume_state
 {
         struct cf_buf v, k;
         json_error_t jerr;
-        json_t *j = NULL, *c, *p;
+        json_t *j = NULL, *c, *p, *g = NULL, *pg = NULL;
         const char *kb64 = NULL;
+        int reset = 0;
+        bool has_pg;
         cf_status s;
 
         memset(st, 0, sizeof(*st));
@@ -52,10 +80,15 @@ static cf_status load(struct cas_worker *w, const char *key, struct volume_state
         s = store_get(w->store, VOLUME_TABLE, key, 0, &v, &st->version);
         if (cf_ok(s)) {
                 j = json_loadb((const char *)v.ptr, v.size, JSON_REJECT_DUPLICATES, &jerr);
-                s = j != NULL && json_unpack(j, "{s:s, s:o, s:o}", "key", &kb64, "committed", &c,
-                                             "prepared", &p) == 0
-                            ? cf_base64_decode_buf(cf_slice_str(kb64), &k)
-                            : cf_fail(CF_E_MALFORMED);
+                s = j != NULL &&
+                            json_unpack(j, "{s:s, s:o, s:o, s?o, s?o, s?b}", "key", &kb64,
+                                        "committed", &c, "prepared", &p, "generation", &g,
+                                        "prepared_generation", &pg, "reset", &reset) == 0 &&
+                            opt_u64(g, &st->has_generation, &st->generation) &&
+                            opt_u64(pg, &has_pg, &st->prepared_generation)
+                        ? cf_base64_decode_buf(cf_slice_str(kb64), &k)
+                        : cf_fail(CF_E_MALFORMED);
+                st->reset = reset != 0;
         }
         if (cf_ok(s) && k.size != 32) {
                 s = cf_fail(CF_E_MALFORMED);
@@ -91,6 +124,16 @@ static cf_status save(struct cas_worker *w, const char *key, const struct volume
                       st->has_committed ? json_string(st->committed) : json_null(), "prepared",
                       st->has_prepared ? json_string(st->prepared) : json_null());
         cf_wipe(kb64, sizeof(kb64));
+        if (j != NULL && st->has_generation) {
+                json_object_set_new(j, "generation", json_integer((json_int_t)st->generation));
+        }
+        if (j != NULL && st->has_prepared) {
+                json_object_set_new(j, "prepared_generation",
+                                    json_integer((json_int_t)st->prepared_generation));
+        }
+        if (j != NULL && st->reset) {
+                json_object_set_new(j, "reset", json_true());
+        }
         text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(j);
         ENSURE(text != NULL, CF_E_NOMEM);
@@ -105,7 +148,7 @@ static cf_status save(struct cas_worker *w, const char *key, const struct volume
 cf_status cas_volumes_provision(struct cas_worker *w, const struct policy *p)
 {
         for (size_t i = 0; i < p->n_volumes; i++) {
-                struct volume_state st = { 0 };
+                struct volume_state st = {0};
                 char key[400];
                 uint64_t v;
                 cf_status s;
@@ -116,6 +159,7 @@ cf_status cas_volumes_provision(struct cas_worker *w, const struct policy *p)
                         continue; /* a volume keeps its key and tags across policy versions */
                 }
                 ENSURE(s.code == CF_E_NOT_FOUND, s.code);
+                st.has_generation = true; /* a new volume: generation 0, nothing committed */
                 TRY(cf_random(st.key, sizeof(st.key)));
                 s = save(w, key, &st);
                 cf_wipe(&st, sizeof(st));
@@ -163,10 +207,18 @@ cf_status cas_volumes_bundle(struct cas_worker *w, const struct policy *p,
                 if (st.has_prepared) {
                         json_array_append_new(tags, json_string(st.prepared));
                 }
-                item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vol->name, "path",
-                                 svc->mounts[i].path, "rollback",
+                item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", vol->name,
+                                 "path", svc->mounts[i].path, "rollback",
                                  policy_volume_rollback_name(vol->rollback), "key", kb64, "token",
-                                 token, "expected_tags", tags);
+                                 token, "expected_tags", tags, "freshness",
+                                 policy_volume_freshness_name(vol->freshness), "batched_window_ms",
+                                 (json_int_t)vol->batched_window_ms, "reset", st.reset);
+                /* Batched volumes accept a newer manifest than this generation: only sent
+                 * when cofferd knows it (records older than generations do not). */
+                if (item != NULL && st.has_generation) {
+                        json_object_set_new(item, "generation",
+                                            json_integer((json_int_t)st.generation));
+                }
                 cf_wipe(kb64, sizeof(kb64));
                 cf_wipe(token, sizeof(token));
                 cf_wipe(&st, sizeof(st));
@@ -189,20 +241,90 @@ static void reply_tags(struct evhttp_request *req, int status, const struct volu
                                  st->has_prepared ? json_string(st->prepared) : json_null()));
 }
 
-/* POST {"token", "prepare": TAG} or {"token", "commit": TAG}; GET with the token in the
- * body-less header X-Coffer-Volume-Token. rest is "/POLICY/VOLUME/tag" with '/' in the policy
+/* POST /v1/volumes/POLICY/VOLUME/reset (client certificate with the policy's update
+ * permission; no board): the volume gets a new key and no tags, so its old contents are
+ * unreadable and the next start creates it empty (and removes the old backing files).
+ * Audited as "volume.reset". */
+static void volume_reset(struct cas_worker *w, struct evhttp_request *req, const char *policy,
+                         const char *volume, const char *key)
+{
+        char caller[CF_KEY_ID_HEX];
+        const struct policy *p = NULL;
+        struct volume_state st;
+        uint64_t pv;
+        cf_status s;
+
+        if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+                cas_reply_error(req, 405, "method", "POST only", NULL);
+                return;
+        }
+        if (!cas_request_key_id(req, caller)) {
+                cas_reply_error(req, 401, "auth.client_certificate",
+                                "this endpoint needs a client certificate (see 'coffer id new')",
+                                NULL);
+                return;
+        }
+        s = cas_policy_current(w, policy, &p, &pv);
+        if (!cf_ok(s) || policy_find_volume(p, volume) == NULL) {
+                cas_reply_error(req, 404, "volume.not_found", "no such volume", NULL);
+                return;
+        }
+        /* A board governs its policy's changes; its approval of a reset is not modelled
+         * yet, so one person must not be able to destroy a board's data. */
+        if (p->board != NULL || !policy_key_may_update(p, caller)) {
+                cas_reply_error(req, 403, "policy.access",
+                                p->board != NULL
+                                    ? "a volume of a policy governed by a board cannot be reset"
+                                    : "your key is not in the policy's 'access.update'",
+                                json_pack("{s:s}", "key_id", caller));
+                return;
+        }
+        if (!cf_ok(load(w, key, &st))) {
+                cas_reply_error(req, 404, "volume.not_found", "no such volume", NULL);
+                return;
+        }
+        st.has_committed = st.has_prepared = false;
+        st.has_generation = true;
+        st.generation = st.prepared_generation = 0;
+        st.reset = true;
+        s = cf_random(st.key, sizeof(st.key));
+        if (cf_ok(s)) {
+                s = save(w, key, &st);
+        }
+        cf_wipe(st.key, sizeof(st.key));
+        if (s.code == CF_E_EXISTS || s.code == CF_E_CONFLICT) {
+                cas_reply_error(req, 409, "volume.concurrent",
+                                "the volume changed concurrently; retry", NULL);
+                return;
+        }
+        if (!cf_ok(s)) {
+                cas_reply_status(req, s, "volume reset");
+                return;
+        }
+        cf_log_info("volume %s reset by=%.16s", key, caller);
+        cf_ignore(cas_audit_append(w, "volume.reset", caller,
+                                   json_pack("{s:s, s:s}", "policy", policy, "volume", volume)));
+        cas_reply_json(
+            req, 200, json_pack("{s:s, s:s, s:b}", "policy", policy, "volume", volume, "reset", 1));
+}
+
+/* POST {"token", "prepare"|"commit"|"advance": TAG, "generation": N} (generation optional
+ * for prepare and commit, required for advance); GET with the token in the body-less header
+ * X-Coffer-Volume-Token. rest is "/POLICY/VOLUME/tag" (or "/reset") with '/' in the policy
  * name encoded as %2F. */
 void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const char *rest)
 {
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
         char enc[600], key[400], token[65], tag[65];
-        bool is_prepare;
+        enum { PREPARE, COMMIT, ADVANCE } op;
         char *policy = NULL, *slash, *volume;
         struct volume_state st;
         struct cf_buf body;
         json_error_t jerr;
-        json_t *j = NULL;
-        const char *given = NULL, *prepare = NULL, *commit = NULL;
+        json_t *j = NULL, *gen = NULL;
+        const char *given = NULL, *prepare = NULL, *commit = NULL, *advance = NULL;
+        uint64_t generation = 0;
+        bool has_gen = false, is_reset;
         size_t len = 0;
         cf_status s;
 
@@ -214,14 +336,21 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
         snprintf(enc, sizeof(enc), "%s", rest + 1);
         slash = strchr(enc, '/');
         volume = slash ? slash + 1 : NULL;
-        if (slash == NULL || (slash = strchr(volume, '/')) == NULL || strcmp(slash, "/tag") != 0) {
-                cas_reply_error(req, 404, "not_found", "expected /v1/volumes/POLICY/VOLUME/tag",
-                                NULL);
+        if (slash == NULL || (slash = strchr(volume, '/')) == NULL ||
+            (strcmp(slash, "/tag") != 0 && strcmp(slash, "/reset") != 0)) {
+                cas_reply_error(req, 404, "not_found",
+                                "expected /v1/volumes/POLICY/VOLUME/tag or .../reset", NULL);
                 return;
         }
+        is_reset = strcmp(slash, "/reset") == 0;
         *slash = '\0';
         *strchr(enc, '/') = '\0';
         policy = evhttp_uridecode(enc, 0, &len);
+        if (policy != NULL && is_reset && cf_ok(volume_key(policy, volume, key, sizeof(key)))) {
+                volume_reset(w, req, policy, volume, key);
+                free(policy);
+                return;
+        }
         if (policy == NULL || !cf_ok(volume_key(policy, volume, key, sizeof(key))) ||
             !cf_ok(load(w, key, &st))) {
                 free(policy);
@@ -235,9 +364,12 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                                            "X-Coffer-Volume-Token");
         } else if (m == EVHTTP_REQ_POST && cf_ok(cas_request_body(req, VOLUME_BODY_MAX, &body))) {
                 j = json_loadb((const char *)body.ptr, body.size, JSON_REJECT_DUPLICATES, &jerr);
-                if (j == NULL || json_unpack(j, "{s:s, s?s, s?s !}", "token", &given, "prepare",
-                                             &prepare, "commit", &commit) != 0 ||
-                    (prepare == NULL) == (commit == NULL)) {
+                if (j == NULL ||
+                    json_unpack(j, "{s:s, s?s, s?s, s?s, s?o !}", "token", &given, "prepare",
+                                &prepare, "commit", &commit, "advance", &advance, "generation",
+                                &gen) != 0 ||
+                    (prepare != NULL) + (commit != NULL) + (advance != NULL) != 1 ||
+                    !opt_u64(gen, &has_gen, &generation) || (advance != NULL && !has_gen)) {
                         given = NULL;
                 }
         }
@@ -249,7 +381,8 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 cas_reply_error(req, m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST ? 403 : 405,
                                 "volume.token",
                                 "a volume token from an activation of a service mounting this "
-                                "volume is required ({\"token\", \"prepare\"|\"commit\": TAG})",
+                                "volume is required ({\"token\", \"prepare\"|\"commit\"|"
+                                "\"advance\": TAG, \"generation\": N})",
                                 NULL);
                 return;
         }
@@ -258,23 +391,43 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 reply_tags(req, 200, &st);
                 return;
         }
-        if (!hex64(prepare ? prepare : commit)) {
+        op = prepare != NULL ? PREPARE : commit != NULL ? COMMIT : ADVANCE;
+        if (!hex64(op == PREPARE ? prepare : op == COMMIT ? commit : advance)) {
                 json_decref(j);
                 cf_wipe(st.key, sizeof(st.key));
                 cas_reply_error(req, 400, "volume.tag", "a tag is 64 lower-case hex digits", NULL);
                 return;
         }
         /* Copies: the strings belong to j, which is released before the reply. */
-        is_prepare = prepare != NULL;
-        snprintf(tag, sizeof(tag), "%s", is_prepare ? prepare : commit);
+        snprintf(tag, sizeof(tag), "%s", op == PREPARE ? prepare : op == COMMIT ? commit : advance);
         json_decref(j);
-        if (is_prepare) {
+        if (op == PREPARE) {
                 st.has_prepared = true;
                 snprintf(st.prepared, sizeof(st.prepared), "%s", tag);
+                st.prepared_generation = generation;
+                st.reset = false;
+        } else if (op == ADVANCE) {
+                /* Batched: the state is already on disk. Generations only grow, so an
+                 * older report (or a replay) cannot move cofferd back. */
+                if (st.has_generation && st.has_committed && generation <= st.generation) {
+                        cf_wipe(st.key, sizeof(st.key));
+                        cas_reply_error(req, 409, "volume.generation",
+                                        "the volume already has this or a newer generation", NULL);
+                        return;
+                }
+                st.has_committed = true;
+                snprintf(st.committed, sizeof(st.committed), "%s", tag);
+                st.has_prepared = false;
+                st.has_generation = true;
+                st.generation = generation;
+                st.reset = false;
         } else if (st.has_prepared && strcmp(tag, st.prepared) == 0) {
                 st.has_committed = true;
                 snprintf(st.committed, sizeof(st.committed), "%s", tag);
                 st.has_prepared = false;
+                /* Known when the prepare said it (and the commit agrees). */
+                st.has_generation = has_gen && generation == st.prepared_generation;
+                st.generation = st.prepared_generation;
         } else if (!(st.has_committed && strcmp(tag, st.committed) == 0)) {
                 cf_wipe(st.key, sizeof(st.key));
                 cas_reply_error(req, 409, "volume.not_prepared",
@@ -295,6 +448,10 @@ void cas_api_volumes(struct cas_worker *w, struct evhttp_request *req, const cha
                 cas_reply_status(req, s, "volume tag");
                 return;
         }
-        cf_log_info("volume %s tag %s=%.16s", key, is_prepare ? "prepared" : "committed", tag);
+        cf_log_debug("volume %s tag %s=%.16s generation %llu", key,
+                     op == PREPARE  ? "prepared"
+                     : op == COMMIT ? "committed"
+                                    : "advanced",
+                     tag, (unsigned long long)generation);
         reply_tags(req, 200, &st);
 }

@@ -33,6 +33,16 @@ struct cli {
         const char *against;            /* audit verify --against */
         const char *audit_key;          /* audit verify --audit-key */
         const char *key_file;           /* volume --key-file */
+        const char *expires;            /* policy propose --expires DURATION */
+        bool online;                    /* policy approve --online NAME DIGEST */
+        const char *key;                /* policy approve --online --key KEY.pem */
+        const char *as_service;         /* policy approve --online --as-service POLICY/SERVICE */
+        const char *tee;                /* policy approve --as-service --tee */
+        bool deletion;                  /* policy approve --delete, policy propose --delete */
+        const char *predecessor;        /* policy approve --predecessor DIGEST */
+        bool allow_expired;             /* collateral import --allow-expired */
+        const char *recipient;          /* secret approve --for KEYID */
+        const char *encoding;           /* secret release --encoding ENC */
         int argc;             /* the command's own arguments */
         char **argv;
 };
@@ -70,3 +80,19 @@ int cmd_audit(struct cli *cli);
 int cmd_cas_recover(struct cli *cli);
 int cmd_volume(struct cli *cli);
 int cmd_approve(struct cli *cli);
+/* Signs the approval statement (policy, digest, predecessor; verdict from --veto/--delete)
+ * with the person's identity key and writes the approval file out; what names the approved
+ * thing in the message ("the version", "the deletion", "the release"). */
+int cli_write_approval(struct cli *cli, const char *name, const char *digest, const char *pred,
+                       const char *out, const char *what);
+/* Appends the JSON of every --approval file to list; prints why and returns 1 on failure. */
+int cli_load_approvals(const struct cli *cli, json_t *list);
+/* cmd_secret.c: coffer secret approve | release. */
+int cmd_secret(struct cli *cli);
+/* cmd_proposal.c: coffer policy propose | proposals | approve --online. */
+int cmd_propose(struct cli *cli);
+int cmd_proposals(struct cli *cli);
+int cmd_approve_online(struct cli *cli);
+/* Prints an error reply of cofferd with every validation error or failed check it carries;
+ * returns CLI_EXIT_FAIL. */
+int cli_print_failure(const struct cf_http_response *r);

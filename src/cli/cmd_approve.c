@@ -1,5 +1,7 @@
-/* coffer policy approve FILE [--veto] --out NAME.sig: an offline approval (or veto) of a
- * policy version, signed with the person's identity key (docs/formats/approval.md).
+/* coffer policy approve FILE [--veto] [--predecessor DIGEST] --out NAME.sig: an offline
+ * approval (or veto) of a policy version, and coffer policy approve --delete NAME
+ * --predecessor DIGEST --out NAME.sig: of the deletion of version DIGEST; signed with the
+ * person's identity key (docs/formats/approval.md).
  *
  * The document is validated first, so nobody signs a version cofferd would refuse anyway;
  * the digest is computed over the file's exact bytes, as cofferd computes it, and the
@@ -13,7 +15,12 @@
 #include "cli/cli.h"
 #include "policy/policy.h"
 
-#define APPROVE_USAGE "usage: coffer policy approve FILE [--veto] --out NAME.sig"
+#define APPROVE_USAGE                                                                              \
+        "usage: coffer policy approve FILE [--veto] [--predecessor DIGEST] --out NAME.sig\n"       \
+        "       coffer policy approve --delete NAME --predecessor DIGEST [--veto] --out "          \
+        "NAME.sig\n"                                                                               \
+        "       coffer policy approve --online NAME DIGEST [--key KEY.pem | --as-service "         \
+        "POLICY/SERVICE [--tee TEE]] [--veto]"
 
 static void print_errors(const char *file, const struct policy_errors *errs)
 {
@@ -57,9 +64,18 @@ static int load(const char *file, char *name, size_t name_size, char digest[stat
         return 0;
 }
 
-static int sign_and_write(struct cli *cli, const char *name, const char *digest, const char *pred,
-                          const char *out)
+static bool hex64(const char *s)
 {
+        return s != NULL && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+int cli_write_approval(struct cli *cli, const char *name, const char *digest, const char *pred,
+                       const char *out, const char *what)
+{
+        enum policy_verdict verdict = cli->veto       ? POLICY_VERDICT_VETO
+                                      : cli->deletion ? POLICY_VERDICT_DELETE
+                                                      : POLICY_VERDICT_APPROVE;
+        const char *word = cli->veto ? "veto" : cli->deletion ? "delete" : "approve";
         CF_CLEANUP(cf_pkey_freep) struct cf_pkey *key = NULL;
         struct cf_buf cert, json;
         char kid[CF_KEY_ID_HEX];
@@ -75,8 +91,8 @@ static int sign_and_write(struct cli *cli, const char *name, const char *digest,
         cf_buf_init(&json, POLICY_APPROVAL_MAX, false);
         s = cf_pkey_key_id(key, kid);
         if (cf_ok(s)) {
-                s = policy_approval_sign(key, name, digest, pred[0] != '\0' ? pred : NULL,
-                                         cli->veto, &json);
+                s = policy_approval_sign_verdict(key, name, digest, pred[0] != '\0' ? pred : NULL,
+                                                 verdict, &json);
         }
         if (cf_ok(s)) {
                 s = cf_write_file_atomic(out, json.ptr, json.size, 0644);
@@ -86,14 +102,14 @@ static int sign_and_write(struct cli *cli, const char *name, const char *digest,
                 return cli_error("cannot write the approval to '%s': %s", out, cf_strerror(s));
         }
         if (cli->json) {
-                cli_print_json(
-                    json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "policy", name, "digest", digest,
-                              "predecessor", pred[0] != '\0' ? pred : NULL, "verdict",
-                              cli->veto ? "veto" : "approve", "key_id", kid, "file", out));
+                cli_print_json(json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "policy", name,
+                                         "digest", digest, "predecessor",
+                                         pred[0] != '\0' ? pred : NULL, "verdict", word, "key_id",
+                                         kid, "file", out));
         } else {
                 printf("%s\n", out);
-                fprintf(stderr, "coffer: %s %s version %s (predecessor %s) as key id %s\n",
-                        cli->veto ? "vetoed" : "approved", name, digest,
+                fprintf(stderr, "coffer: %s %s of %s, digest %s (predecessor %s) as key id %s\n",
+                        cli->veto ? "vetoed" : "approved", what, name, digest,
                         pred[0] != '\0' ? pred : "null", kid);
         }
         return 0;
@@ -112,9 +128,32 @@ int cmd_approve(struct cli *cli)
         if (!cli->force && stat(cli->out, &st) == 0) {
                 return cli_error("'%s' exists (use --force to replace it)", cli->out);
         }
+        if (cli->deletion) {
+                /* The statement names the deletion digest; its predecessor is the version
+                 * deleted. */
+                if (!policy_name_valid(cli->argv[2]) || !hex64(cli->predecessor)) {
+                        return cli_usage("--delete needs a policy NAME and --predecessor, the "
+                                         "current version's digest (64 hex digits)");
+                }
+                snprintf(name, sizeof(name), "%s", cli->argv[2]);
+                snprintf(pred, sizeof(pred), "%s", cli->predecessor);
+                if (!cf_ok(policy_deletion_digest(pred, digest))) {
+                        return cli_error("cannot compute the deletion digest");
+                }
+                return cli_write_approval(cli, name, digest, pred, cli->out, "the deletion");
+        }
         status = load(cli->argv[2], name, sizeof(name), digest, pred);
         if (status != 0) {
                 return status;
         }
-        return sign_and_write(cli, name, digest, pred, cli->out);
+        if (cli->predecessor != NULL) {
+                /* Re-creating a deleted name: the statement names the deletion's digest. */
+                if (!hex64(cli->predecessor) ||
+                    (pred[0] != '\0' && strcmp(pred, cli->predecessor) != 0)) {
+                        return cli_usage("--predecessor must be 64 hex digits and, when the "
+                                         "document names a predecessor, equal it");
+                }
+                snprintf(pred, sizeof(pred), "%s", cli->predecessor);
+        }
+        return cli_write_approval(cli, name, digest, pred, cli->out, "the version");
 }

@@ -10,9 +10,10 @@
 #include "base/io.h"
 #include "cli/cli.h"
 #include "client/cas_attest.h"
+#include "client/pin.h"
 #include "crypto/ecies.h"
-#include "policy/policy.h"
 #include "crypto/tls.h"
+#include "policy/policy.h"
 
 static json_t *get_json(struct cf_client *c, const char *path, int *ret_status)
 {
@@ -230,12 +231,125 @@ int cmd_cas(struct cli *cli)
         if (strcmp(sub, "recover") == 0 && cli->argc == 2) {
                 return cmd_cas_recover(cli);
         }
-        return cli_usage("usage: coffer cas info | attest --expect-key KEYID | recover");
+        return cli_usage("usage: coffer cas info | attest --expect-key KEYID | recover "
+                         "(--policy FILE | --cas-key KEYID)");
+}
+
+/* Attests the cofferd at the other end of c for `cas recover --policy FILE`: its evidence
+ * must verify, bind this very connection's (temporary) TLS key and a fresh nonce, satisfy the
+ * policy's service rules, and bind an all-zero audit key, which only a cofferd in recovery
+ * mode does (it has no store, hence no audit key). Prints the checks that failed. */
+static int attest_for_recovery(const struct cli *cli, struct cf_client *c)
+{
+        static const uint8_t zero_audit_key[32];
+        uint8_t keys[2][32];
+        struct cf_cas_expect e = {0};
+        struct attest_collateral coll;
+        CF_CLEANUP(policy_freep) struct policy *p = load_expectations(cli);
+        struct attest_result res;
+        char kid[CF_KEY_ID_HEX] = "", zeros_hex[65];
+        const char *m, *ak;
+        cf_status s;
+        int status = 0;
+
+        if (p == NULL) {
+                return CLI_EXIT_FAIL;
+        }
+        e.service = policy_find_service(p, cli->service ? cli->service : "cofferd");
+        if (e.service == NULL) {
+                return cli_error("'%s' has no service '%s'", cli->policy_file,
+                                 cli->service ? cli->service : "cofferd");
+        }
+        attest_collateral_init(&coll);
+        if (cli->collateral != NULL && cli_load_collateral(cli->collateral, &coll) != 0) {
+                return CLI_EXIT_FAIL;
+        }
+        e.collateral = &coll;
+        e.sim_keys = (const uint8_t(*)[32])keys;
+        e.n_sim_keys = trusted_sim_keys(cli, keys);
+        e.now = (int64_t)time(NULL);
+        if (!cf_ok(attest_result_init(&res))) {
+                attest_collateral_done(&coll);
+                return cli_error("out of memory");
+        }
+        s = cf_cas_attest(c, &e, &res, kid);
+        attest_collateral_done(&coll);
+        m = json_string_value(json_object_get(res.claims, "measurement"));
+        ak = json_string_value(json_object_get(res.claims, "audit_key"));
+        cf_hex_encode(zero_audit_key, sizeof(zero_audit_key), zeros_hex, sizeof(zeros_hex));
+        if (!cf_ok(s)) {
+                for (size_t i = 0; i < res.checks.n; i++) {
+                        const struct attest_check *ch = &res.checks.items[i];
+                        if (!ch->ok) {
+                                fprintf(stderr, "FAIL %-22s expected %s, actual %s\n", ch->name,
+                                        ch->expected, ch->actual);
+                        }
+                }
+                status = cli_error("cofferd at %s is NOT attested (%s): no share was sent",
+                                   cli->cas, cf_strerror(s));
+        } else if (ak == NULL || strcmp(ak, zeros_hex) != 0) {
+                status = cli_error("cofferd at %s is attested but not in recovery mode (it "
+                                   "has an audit key): no share was sent",
+                                   cli->cas);
+        } else {
+                fprintf(stderr,
+                        "coffer: attested cofferd at %s in recovery mode (measurement "
+                        "%s, temporary key id %s)\n",
+                        cli->cas, m ? m : "unknown", kid);
+        }
+        attest_result_done(&res);
+        return status;
+}
+
+/* Connects to a cofferd in recovery mode and checks who answers before any share leaves:
+ * by attestation with --policy FILE, else by an exact key id (--cas-key or the pin). In
+ * recovery mode cofferd usually serves with a temporary TLS key, so the pin of its normal
+ * identity does not fit; the error says what to do. */
+static struct cf_client *recover_connect(const struct cli *cli)
+{
+        char pinned[CF_KEY_ID_HEX], kid[CF_KEY_ID_HEX];
+        const char *expect = cli->cas_key;
+        struct cf_client *c;
+
+        if (expect == NULL && cli->cas != NULL && cf_pinned_key(cli->identity, cli->cas, pinned)) {
+                expect = pinned;
+        }
+        if (cli->policy_file == NULL && expect == NULL) {
+                exit(cli_usage("coffer cas recover needs to know cofferd: --policy FILE (attest "
+                               "it) or --cas-key KEYID (the key id cofferd logged in recovery "
+                               "mode)"));
+        }
+        c = cli_connect(cli, true, false);
+        if (c == NULL) {
+                return NULL;
+        }
+        if (cli->policy_file != NULL) {
+                if (attest_for_recovery(cli, c) != 0) {
+                        cf_client_free(c);
+                        return NULL;
+                }
+                return c;
+        }
+        if (!cf_ok(cf_tls_check_peer(cf_client_ssl(c), expect))) {
+                if (!cf_ok(cf_tls_peer_key_id(cf_client_ssl(c), kid))) {
+                        snprintf(kid, sizeof(kid), "none");
+                }
+                cli_error("cofferd at %s presents key id %s, not %s. In recovery mode cofferd "
+                          "serves with a temporary key that its log prints ('cofferd key id: "
+                          "... (temporary: recovery mode)'): check it out of band and give it "
+                          "with --cas-key, or verify cofferd by attestation with --policy FILE. "
+                          "No share was sent",
+                          cli->cas, kid, expect);
+                cf_client_free(c);
+                return NULL;
+        }
+        return c;
 }
 
 /* coffer cas recover: sends this person's share of the data key to a cofferd in recovery
  * mode. The share is decrypted here, with the identity's private key, and travels only over
- * the pinned TLS connection. */
+ * a TLS connection whose server was checked (recover_connect), authenticated with the same
+ * identity: cofferd takes a share only from the holder it was sealed to. */
 int cmd_cas_recover(struct cli *cli)
 {
         struct cf_buf cert, sealed, plain, b64;
@@ -255,7 +369,7 @@ int cmd_cas_recover(struct cli *cli)
                 return cli_error("no identity in '%s'", cli->identity);
         }
         cf_buf_done(&cert);
-        c = cli_connect(cli, true, true);
+        c = recover_connect(cli);
         if (c == NULL) {
                 return CLI_EXIT_FAIL;
         }

@@ -72,7 +72,7 @@ static int import(struct cli *cli, struct cf_client *c)
 {
         json_t *files = json_array(), *req, *j;
         struct cf_http_response resp;
-        bool allow_expired = false;
+        bool allow_expired = cli->allow_expired;
         char *body = NULL;
         int status = 0;
 
@@ -80,10 +80,6 @@ static int import(struct cli *cli, struct cf_client *c)
                 struct cf_buf data, b64;
                 char name[130];
 
-                if (strcmp(cli->argv[i], "--allow-expired") == 0) {
-                        allow_expired = true;
-                        continue;
-                }
                 cf_buf_init(&data, ATTEST_COLLATERAL_MAX_SIZE, false);
                 cf_buf_init(&b64, 2 * ATTEST_COLLATERAL_MAX_SIZE, false);
                 if (!cf_ok(cf_read_file(cli->argv[i], ATTEST_COLLATERAL_MAX_SIZE, &data))) {

@@ -1,4 +1,5 @@
-/* coffer policy create|show|update|delete|history. */
+/* coffer policy create|show|update|delete|history (propose, proposals and approve: see
+ * cmd_proposal.c and cmd_approve.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ static const char *content_type_of(struct cf_slice doc)
 }
 
 /* Prints an error reply, with every validation error or failed check it carries. */
-static int print_failure(const struct cf_http_response *r)
+int cli_print_failure(const struct cf_http_response *r)
 {
         char text[512];
         json_t *j = cf_http_response_json(r), *errs = NULL, *e;
@@ -30,7 +31,8 @@ static int print_failure(const struct cf_http_response *r)
 
         cf_http_error_text(r, text, sizeof(text));
         fprintf(stderr, "coffer: %s\n", text);
-        if (j != NULL && json_unpack(j, "{s:{s:{s:o}}}", "error", "details", "errors", &errs) == 0) {
+        if (j != NULL &&
+            json_unpack(j, "{s:{s:{s:o}}}", "error", "details", "errors", &errs) == 0) {
                 json_array_foreach(errs, i, e)
                 {
                         fprintf(stderr, "  %s: %s\n",
@@ -42,7 +44,8 @@ static int print_failure(const struct cf_http_response *r)
                 json_array_foreach(errs, i, e)
                 {
                         if (!json_is_true(json_object_get(e, "ok"))) {
-                                fprintf(stderr, "  failed check %s\n    expected: %s\n    actual:   %s\n",
+                                fprintf(stderr,
+                                        "  failed check %s\n    expected: %s\n    actual:   %s\n",
                                         json_string_value(json_object_get(e, "name")),
                                         json_string_value(json_object_get(e, "expected")),
                                         json_string_value(json_object_get(e, "actual")));
@@ -77,8 +80,8 @@ static int load_document(const char *file, struct cf_buf *doc, char *name, size_
         memset(&errs, 0, sizeof(errs));
         s = policy_parse(cf_buf_slice(doc), &p, &errs);
         if (!cf_ok(s)) {
-                fprintf(stderr, "coffer: %s: the policy is invalid (%zu error%s):\n", file,
-                        errs.n, errs.n == 1 ? "" : "s");
+                fprintf(stderr, "coffer: %s: the policy is invalid (%zu error%s):\n", file, errs.n,
+                        errs.n == 1 ? "" : "s");
                 for (size_t i = 0; i < errs.n; i++) {
                         fprintf(stderr, "  %s: %s\n", errs.items[i].location,
                                 errs.items[i].message);
@@ -90,26 +93,32 @@ static int load_document(const char *file, struct cf_buf *doc, char *name, size_
 }
 
 /* With --approval files, the change travels as {"document": TEXT, "approvals": [...]} under
- * the content type application/vnd.coffer.change+json (docs/formats/approval.md). */
-static int wrap_approvals(const struct cli *cli, struct cf_buf *doc)
+ * the content type application/vnd.coffer.change+json (docs/formats/approval.md); a deletion
+ * travels as {"approvals": [...]}. */
+int cli_load_approvals(const struct cli *cli, json_t *list)
 {
-        json_t *list = json_array(), *env;
-        char *text;
-        int status = 0;
-
-        for (size_t i = 0; i < cli->n_approvals && status == 0; i++) {
+        for (size_t i = 0; i < cli->n_approvals; i++) {
                 json_error_t jerr;
                 json_t *a = json_load_file(cli->approvals[i], JSON_REJECT_DUPLICATES, &jerr);
                 if (a == NULL) {
-                        status = cli_error("approval '%s': %s (line %d)", cli->approvals[i],
-                                           jerr.text, jerr.line);
-                } else {
-                        json_array_append_new(list, a);
+                        return cli_error("approval '%s': %s (line %d)", cli->approvals[i],
+                                         jerr.text, jerr.line);
                 }
+                json_array_append_new(list, a);
         }
-        env = status == 0 ? json_pack("{s:s%, s:o}", "document", (const char *)doc->ptr,
-                                      doc->size, "approvals", list)
-                          : NULL;
+        return 0;
+}
+
+static int wrap_approvals(const struct cli *cli, struct cf_buf *doc, bool deletion)
+{
+        json_t *list = json_array(), *env;
+        char *text;
+        int status = cli_load_approvals(cli, list);
+
+        env = status != 0 ? NULL
+              : deletion  ? json_pack("{s:o}", "approvals", list)
+                          : json_pack("{s:s%, s:o}", "document", (const char *)doc->ptr, doc->size,
+                                      "approvals", list);
         if (status == 0 && env == NULL) {
                 status = cli_error("the policy document is not UTF-8 text");
         }
@@ -160,7 +169,7 @@ static int send_document(struct cli *cli, const char *method, bool create)
         }
         ctype = content_type_of(cf_buf_slice(&doc));
         if (cli->n_approvals > 0) {
-                status = wrap_approvals(cli, &doc);
+                status = wrap_approvals(cli, &doc, false);
                 ctype = "application/vnd.coffer.change+json";
                 if (status != 0) {
                         cf_buf_done(&doc);
@@ -176,7 +185,7 @@ static int send_document(struct cli *cli, const char *method, bool create)
         if (!cli_request(c, method, path, ctype, cf_buf_slice(&doc), &resp)) {
                 status = CLI_EXIT_FAIL;
         } else if (resp.status != 200 && resp.status != 201) {
-                status = print_failure(&resp);
+                status = cli_print_failure(&resp);
         } else if ((j = cf_http_response_json(&resp)) == NULL) {
                 status = cli_error("cofferd sent a reply that is not JSON");
         } else if (cli->json) {
@@ -195,6 +204,7 @@ static int send_document(struct cli *cli, const char *method, bool create)
 
 static int by_name(struct cli *cli, const char *method, const char *suffix)
 {
+        struct cf_buf body;
         struct cf_http_response resp;
         struct cf_client *c;
         char path[700], enc[600];
@@ -208,15 +218,24 @@ static int by_name(struct cli *cli, const char *method, const char *suffix)
                 return cli_usage("policy name too long");
         }
         snprintf(path, sizeof(path), "/v1/policies/%s%s", enc, suffix);
+        cf_buf_init(&body, 3u << 20, true);
+        if (strcmp(method, "DELETE") == 0 && cli->n_approvals > 0 &&
+            (status = wrap_approvals(cli, &body, true)) != 0) {
+                cf_buf_done(&body);
+                return status;
+        }
         c = cli_connect(cli, true, true);
         if (c == NULL) {
+                cf_buf_done(&body);
                 return CLI_EXIT_FAIL;
         }
         cf_http_response_init(&resp);
-        if (!cli_request(c, method, path, NULL, cf_slice_make(NULL, 0), &resp)) {
+        if (!cli_request(c, method, path,
+                         body.size > 0 ? "application/vnd.coffer.change+json" : NULL,
+                         cf_buf_slice(&body), &resp)) {
                 status = CLI_EXIT_FAIL;
         } else if (resp.status != 200) {
-                status = print_failure(&resp);
+                status = cli_print_failure(&resp);
         } else if ((j = cf_http_response_json(&resp)) == NULL) {
                 status = cli_error("cofferd sent a reply that is not JSON");
         } else if (cli->json || strcmp(cli->argv[1], "show") == 0) {
@@ -247,6 +266,7 @@ static int by_name(struct cli *cli, const char *method, const char *suffix)
         }
         cf_http_response_done(&resp);
         cf_client_free(c);
+        cf_buf_done(&body);
         return status;
 }
 
@@ -269,5 +289,6 @@ int cmd_policy(struct cli *cli)
         if (strcmp(sub, "delete") == 0) {
                 return by_name(cli, "DELETE", "");
         }
-        return cli_usage("usage: coffer policy create|update FILE | show|history|delete NAME");
+        return cli_usage("usage: coffer policy create|update|propose FILE | "
+                         "show|history|delete|proposals NAME | approve ...");
 }

@@ -29,16 +29,32 @@ static const char g_usage[] =
         "  policy update FILE [--approval A.sig ...]\n"
         "                              store a new version; FILE names its predecessor's digest;\n"
         "                              with a board, the current board's approvals are needed\n"
-        "  policy approve FILE [--veto] --out NAME.sig\n"
-        "                              sign an offline approval (or veto) of FILE's version\n"
-        "  policy delete NAME          delete a policy (its history is kept)\n"
+        "  policy approve FILE [--veto] [--predecessor DIGEST] --out NAME.sig\n"
+        "                              sign an offline approval (or veto) of FILE's version;\n"
+        "                              --predecessor: the deletion digest of a re-created name\n"
+        "  policy approve --delete NAME --predecessor DIGEST [--veto] --out NAME.sig\n"
+        "                              sign an offline approval of deleting version DIGEST\n"
+        "  policy propose FILE [--expires DURATION] | propose --delete NAME [--expires D]\n"
+        "                              propose a change online; it applies once its board's\n"
+        "                              rule is met (DURATION: 30s, 90m, 24h (default), 30d max)\n"
+        "  policy proposals NAME       list the pending proposals and what each still needs\n"
+        "  policy approve --online NAME DIGEST [--key KEY.pem] [--veto]\n"
+        "                              approve (or veto) a proposal with your key\n"
+        "  policy approve --online NAME DIGEST --as-service POLICY/SERVICE [--tee TEE] [--veto]\n"
+        "                              approve as an attested program member: evidence from TEE\n"
+        "                              (sim: over the SHA-256 of this coffer executable)\n"
+        "  policy delete NAME [--approval A.sig ...]\n"
+        "                              delete a policy (its history is kept); a board policy\n"
+        "                              needs its board's 'delete' approvals\n"
         "  policy history NAME         list every version with its digest\n"
         "  cas info                    print cofferd's version, key id and measurement\n"
         "  cas attest (--expect-key KEYID | --policy FILE [--service NAME])\n"
         "                              verify cofferd's attestation (fresh nonce, TLS binding,\n"
         "                              trusted platform key, the policy's rules) and pin its\n"
         "                              key id for later commands\n"
-        "  cas recover                 send your recovery share to a cofferd in recovery mode\n"
+        "  cas recover [--policy FILE [--service NAME]]\n"
+        "                              send your recovery share to a cofferd in recovery mode\n"
+        "                              (attested with --policy, or by its exact key id)\n"
         "  volume ls DIR [PATH] | cat DIR PATH | verify DIR --key-file FILE\n"
         "                              read a shielded volume offline with its key; verify\n"
         "                              lists every corrupt chunk, tree node and file\n"
@@ -47,7 +63,15 @@ static const char g_usage[] =
         "                              verify evidence offline and explain every check;\n"
         "                              collateral files are recognised by content; with a\n"
         "                              policy, also evaluate that service's rules\n"
-        "  collateral import FILE...   give cofferd attestation collateral (Intel PCS, AMD KDS)\n"
+        "  secret approve POLICY SECRET --for KEYID --predecessor DIGEST [--veto] --out F.sig\n"
+        "                              sign a board approval of releasing SECRET of version\n"
+        "                              DIGEST to the person with key id KEYID\n"
+        "  secret release POLICY SECRET [--encoding ENC] [--approval A.sig ...] [--out FILE]\n"
+        "                              receive a secret: with the board's approvals, or as\n"
+        "                              an update key of a policy without a board\n"
+        "  collateral import [--allow-expired] FILE...\n"
+        "                              give cofferd attestation collateral (Intel PCS, AMD\n"
+        "                              KDS); verified as a set, all or nothing\n"
         "  collateral ls | rm DIGEST   list or delete stored collateral\n"
         "  audit fetch [--out FILE]    download cofferd's audit chain and its signed head\n"
         "  audit verify FILE [--against FILE2] [--audit-key HEX]\n"
@@ -192,6 +216,16 @@ int main(int argc, char **argv)
                 { "audit-key", required_argument, NULL, 258 },
                 { "veto", no_argument, NULL, 259 },
                 { "approval", required_argument, NULL, 260 },
+                { "expires", required_argument, NULL, 261 },
+                { "online", no_argument, NULL, 262 },
+                { "key", required_argument, NULL, 263 },
+                { "as-service", required_argument, NULL, 264 },
+                { "tee", required_argument, NULL, 265 },
+                { "delete", no_argument, NULL, 266 },
+                { "predecessor", required_argument, NULL, 267 },
+                { "allow-expired", no_argument, NULL, 268 },
+                { "for", required_argument, NULL, 269 },
+                { "encoding", required_argument, NULL, 270 },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -260,6 +294,36 @@ int main(int argc, char **argv)
                 case 258:
                         cli.audit_key = optarg;
                         break;
+                case 261:
+                        cli.expires = optarg;
+                        break;
+                case 262:
+                        cli.online = true;
+                        break;
+                case 263:
+                        cli.key = optarg;
+                        break;
+                case 264:
+                        cli.as_service = optarg;
+                        break;
+                case 265:
+                        cli.tee = optarg;
+                        break;
+                case 266:
+                        cli.deletion = true;
+                        break;
+                case 267:
+                        cli.predecessor = optarg;
+                        break;
+                case 268:
+                        cli.allow_expired = true;
+                        break;
+                case 269:
+                        cli.recipient = optarg;
+                        break;
+                case 270:
+                        cli.encoding = optarg;
+                        break;
                 case 'h':
                         fputs(g_usage, stdout);
                         return 0;
@@ -295,10 +359,20 @@ int main(int argc, char **argv)
                 return cmd_measure(&cli);
         }
         if (strcmp(cmd, "policy") == 0 && cli.argc >= 2 && strcmp(cli.argv[1], "approve") == 0) {
-                return cmd_approve(&cli);
+                return cli.online ? cmd_approve_online(&cli) : cmd_approve(&cli);
+        }
+        if (strcmp(cmd, "policy") == 0 && cli.argc >= 2 && strcmp(cli.argv[1], "propose") == 0) {
+                return cmd_propose(&cli);
+        }
+        if (strcmp(cmd, "policy") == 0 && cli.argc >= 2 &&
+            strcmp(cli.argv[1], "proposals") == 0) {
+                return cmd_proposals(&cli);
         }
         if (strcmp(cmd, "policy") == 0) {
                 return cmd_policy(&cli);
+        }
+        if (strcmp(cmd, "secret") == 0) {
+                return cmd_secret(&cli);
         }
         if (strcmp(cmd, "cas") == 0) {
                 return cmd_cas(&cli);

@@ -1,11 +1,14 @@
 #include "client/activate.h"
 
+#include <string.h>
+
 #include <jansson.h>
 
 #include "attest/sim.h"
 #include "base/codec.h"
 #include "base/cursor.h"
 #include "crypto/tls.h"
+#include "crypto/x509.h"
 
 cf_status cf_activation_report_data(SSL *bind_to,
                                     uint8_t ret[static CF_ACTIVATION_REPORT_DATA_SIZE])
@@ -81,4 +84,29 @@ cf_status cf_activation_body_sim(SSL *bind_to, const struct cf_pkey *platform_ke
         }
         cf_buf_done(&ev);
         return s;
+}
+
+cf_status cf_activation_body_with_csr(const char *body, const char *csr_pem, char **ret_body)
+{
+        json_t *req;
+        char *out;
+        size_t n;
+
+        ENSURE(body != NULL && csr_pem != NULL && csr_pem[0] != 0, CF_E_INVALID_ARG);
+        n = strlen(csr_pem);
+        ENSURE(n <= CF_X509_CSR_MAX, CF_E_LIMIT);
+        req = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+        if (req == NULL || !json_is_object(req)) {
+                json_decref(req);
+                return cf_fail(CF_E_SYNTAX);
+        }
+        if (json_object_set_new(req, "csr", json_stringn(csr_pem, n)) != 0) {
+                json_decref(req);
+                return cf_fail(CF_E_NOMEM);
+        }
+        out = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        ENSURE(out != NULL, CF_E_NOMEM);
+        *ret_body = out;
+        return CF_OK;
 }

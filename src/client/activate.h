@@ -38,3 +38,11 @@ CF_FN cf_activation_body(SSL *bind_to, enum attest_platform platform, struct cf_
 CF_FN cf_activation_body_sim(SSL *bind_to, const struct cf_pkey *platform_key,
                              const uint8_t measurement[static 32], const char *policy,
                              const char *service, char **ret_body);
+
+/* Returns a new request body: body (a JSON object, e.g. from cf_activation_body) with the
+ * member "csr" set to csr_pem (a PEM certificate request, cf_x509_csr_create), for a service
+ * with a workload certificate (docs/api.md). body is only borrowed, so the same evidence can
+ * be sent again with another request on the same connection. The caller frees *ret_body
+ * with free(). Errors: CF_E_INVALID_ARG (csr_pem empty), CF_E_LIMIT (csr_pem longer than
+ * CF_X509_CSR_MAX), CF_E_SYNTAX (body is not a JSON object), CF_E_NOMEM. */
+CF_FN cf_activation_body_with_csr(const char *body, const char *csr_pem, char **ret_body);

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -34,6 +36,12 @@ static void x509_freep(X509 **p)
 static void bio_freep(BIO **p)
 {
         BIO_free(*p);
+        *p = NULL;
+}
+
+static void req_freep(X509_REQ **p)
+{
+        X509_REQ_free(*p);
         *p = NULL;
 }
 
@@ -81,6 +89,17 @@ static cf_status parse_cert(struct cf_slice der, X509 **ret)
         }
         *ret = x;
         return CF_OK;
+}
+
+/* PEM password callback: keys handled here are never encrypted, and OpenSSL's default would
+ * prompt on the terminal. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+        (void)buf;
+        (void)size;
+        (void)rwflag;
+        (void)u;
+        return -1;
 }
 
 /* Appends everything a memory BIO holds to out. */
@@ -245,10 +264,23 @@ static cf_status add_san(X509 *x, const struct cf_x509_request *req)
         return s;
 }
 
+static bool common_name_ok(const char *cn)
+{
+        size_t n = cn != NULL ? strlen(cn) : 0;
+
+        if (n < 1 || n > CF_X509_CN_MAX) {
+                return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (cn[i] < 0x20 || cn[i] > 0x7e) {
+                        return false;
+                }
+        }
+        return true;
+}
+
 static bool request_ok(const struct cf_x509_request *req)
 {
-        size_t n;
-
         if (req == NULL || req->common_name == NULL || req->days < 1 ||
             req->days > CF_X509_DAYS_MAX || req->n_dns > CF_X509_SAN_MAX ||
             req->n_ip > CF_X509_SAN_MAX || (req->n_dns > 0 && req->dns == NULL) ||
@@ -257,16 +289,7 @@ static bool request_ok(const struct cf_x509_request *req)
             (req->ca && req->eku != 0) || req->path_len < -1 || req->path_len > 32) {
                 return false;
         }
-        n = strlen(req->common_name);
-        if (n < 1 || n > CF_X509_CN_MAX) {
-                return false;
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (req->common_name[i] < 0x20 || req->common_name[i] > 0x7e) {
-                        return false;
-                }
-        }
-        return true;
+        return common_name_ok(req->common_name);
 }
 
 /* Everything but the signature: version, serial, validity, names, key, extensions. */
@@ -334,31 +357,15 @@ static cf_status fill_cert(X509 *x, const struct cf_x509_request *req, EVP_PKEY 
         return CF_OK;
 }
 
-cf_status cf_x509_issue(const struct cf_x509_request *req, struct cf_slice subject_key,
-                        struct cf_slice issuer_key, struct cf_slice issuer_cert, struct cf_buf *out)
+/* Signs a certificate for subject with sign_key; issuer_x is NULL for a self-signed one. */
+static cf_status issue_with(const struct cf_x509_request *req, EVP_PKEY *subject,
+                            EVP_PKEY *sign_key, X509 *issuer_x, struct cf_buf *out)
 {
-        CF_CLEANUP(pkey_freep) EVP_PKEY *subject = NULL;
-        CF_CLEANUP(pkey_freep) EVP_PKEY *signer = NULL;
-        CF_CLEANUP(x509_freep) X509 *issuer_x = NULL;
         CF_CLEANUP(x509_freep) X509 *x = NULL;
         unsigned char *der = NULL;
-        EVP_PKEY *sign_key;
         int n;
         cf_status s;
 
-        ENSURE(out != NULL && request_ok(req), CF_E_INVALID_ARG);
-        TRY(parse_key(subject_key, &subject));
-        sign_key = subject;
-        if (issuer_cert.size > 0) {
-                TRY(parse_cert(issuer_cert, &issuer_x));
-                TRY(parse_key(issuer_key, &signer));
-                if (X509_check_private_key(issuer_x, signer) != 1) {
-                        return ossl_fail(CF_E_KEY);
-                }
-                /* 1: a CA by basicConstraints. Anything else cannot sign certificates. */
-                ENSURE(X509_check_ca(issuer_x) == 1, CF_E_CERT);
-                sign_key = signer;
-        }
         x = X509_new();
         ENSURE(x != NULL, CF_E_NOMEM);
         TRY(fill_cert(x, req, subject, issuer_x));
@@ -373,6 +380,41 @@ cf_status cf_x509_issue(const struct cf_x509_request *req, struct cf_slice subje
                                           : cf_fail(CF_E_LIMIT);
         OPENSSL_free(der);
         return s;
+}
+
+/* The issuer's certificate and key, which must belong together and be a CA's. */
+static cf_status load_issuer(struct cf_slice issuer_key, struct cf_slice issuer_cert, X509 **ret_x,
+                             EVP_PKEY **ret_key)
+{
+        CF_CLEANUP(pkey_freep) EVP_PKEY *signer = NULL;
+        CF_CLEANUP(x509_freep) X509 *issuer_x = NULL;
+
+        TRY(parse_cert(issuer_cert, &issuer_x));
+        TRY(parse_key(issuer_key, &signer));
+        if (X509_check_private_key(issuer_x, signer) != 1) {
+                return ossl_fail(CF_E_KEY);
+        }
+        /* 1: a CA by basicConstraints. Anything else cannot sign certificates. */
+        ENSURE(X509_check_ca(issuer_x) == 1, CF_E_CERT);
+        *ret_x = TAKE_PTR(issuer_x);
+        *ret_key = TAKE_PTR(signer);
+        return CF_OK;
+}
+
+cf_status cf_x509_issue(const struct cf_x509_request *req, struct cf_slice subject_key,
+                        struct cf_slice issuer_key, struct cf_slice issuer_cert, struct cf_buf *out)
+{
+        CF_CLEANUP(pkey_freep) EVP_PKEY *subject = NULL;
+        CF_CLEANUP(pkey_freep) EVP_PKEY *signer = NULL;
+        CF_CLEANUP(x509_freep) X509 *issuer_x = NULL;
+
+        ENSURE(out != NULL && request_ok(req), CF_E_INVALID_ARG);
+        TRY(parse_key(subject_key, &subject));
+        if (issuer_cert.size == 0) {
+                return issue_with(req, subject, subject, NULL, out);
+        }
+        TRY(load_issuer(issuer_key, issuer_cert, &issuer_x, &signer));
+        return issue_with(req, subject, signer, issuer_x, out);
 }
 
 cf_status cf_x509_key_pem(struct cf_slice key, bool pkcs8, struct cf_buf *out)
@@ -443,4 +485,397 @@ cf_status cf_x509_cert_pem(struct cf_slice der, struct cf_buf *out)
                 return ossl_fail(CF_E_CRYPTO);
         }
         return append_bio(bio, out);
+}
+
+/* ---- certificate requests ---------------------------------------------------------------- */
+
+static const char *const g_alg_names[] = {
+    [CF_X509_ED25519] = "ed25519", [CF_X509_P256] = "p256",       [CF_X509_P384] = "p384",
+    [CF_X509_RSA2048] = "rsa2048", [CF_X509_RSA3072] = "rsa3072", [CF_X509_RSA4096] = "rsa4096",
+};
+#define ALG_NAMES_N (sizeof(g_alg_names) / sizeof(g_alg_names[0]))
+
+const char *cf_x509_alg_name(enum cf_x509_alg alg)
+{
+        if ((size_t)alg < 1 || (size_t)alg >= ALG_NAMES_N) {
+                return NULL;
+        }
+        return g_alg_names[alg];
+}
+
+cf_status cf_x509_alg_parse(const char *name, enum cf_x509_alg *ret)
+{
+        for (size_t i = 1; name != NULL && i < ALG_NAMES_N; i++) {
+                if (strcmp(name, g_alg_names[i]) == 0) {
+                        *ret = (enum cf_x509_alg)i;
+                        return CF_OK;
+                }
+        }
+        return cf_fail(CF_E_UNSUPPORTED);
+}
+
+/* The curve of an EC key, when it is named (explicit parameters are refused: a request could
+ * otherwise smuggle a look-alike curve). */
+static cf_status ec_alg(EVP_PKEY *k, enum cf_x509_alg *ret)
+{
+        char group[64];
+        size_t len = 0;
+        int explicit_params = 0, nid;
+
+        if (EVP_PKEY_get_int_param(k, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
+                                   &explicit_params) == 1 &&
+            explicit_params != 0) {
+                return ossl_fail(CF_E_UNSUPPORTED);
+        }
+        if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                           &len) != 1) {
+                return ossl_fail(CF_E_UNSUPPORTED);
+        }
+        nid = OBJ_sn2nid(group);
+        if (nid == NID_undef) {
+                nid = EC_curve_nist2nid(group);
+        }
+        if (nid == NID_X9_62_prime256v1) {
+                *ret = CF_X509_P256;
+        } else if (nid == NID_secp384r1) {
+                *ret = CF_X509_P384;
+        } else {
+                return ossl_fail(CF_E_UNSUPPORTED);
+        }
+        return CF_OK;
+}
+
+/* Which of the algorithms cf_x509_key_generate makes a public key is; RSA below 2048 bits
+ * is weak (CF_E_KEY), other types, curves and RSA sizes are CF_E_UNSUPPORTED. */
+static cf_status key_alg(EVP_PKEY *k, enum cf_x509_alg *ret)
+{
+        int bits = EVP_PKEY_get_bits(k);
+
+        switch (EVP_PKEY_get_base_id(k)) {
+        case EVP_PKEY_ED25519:
+                *ret = CF_X509_ED25519;
+                return CF_OK;
+        case EVP_PKEY_EC:
+                return ec_alg(k, ret);
+        case EVP_PKEY_RSA:
+                ENSURE(bits >= 2048, CF_E_KEY);
+                if (bits == 2048) {
+                        *ret = CF_X509_RSA2048;
+                } else if (bits == 3072) {
+                        *ret = CF_X509_RSA3072;
+                } else if (bits == 4096) {
+                        *ret = CF_X509_RSA4096;
+                } else {
+                        return cf_fail(CF_E_UNSUPPORTED);
+                }
+                return CF_OK;
+        default:
+                return cf_fail(CF_E_UNSUPPORTED);
+        }
+}
+
+/* OpenSSL's own consistency checks of a public key (point on the curve, RSA modulus and
+ * exponent sanity). */
+static cf_status public_check(EVP_PKEY *k)
+{
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+        int ok;
+
+        ENSURE(ctx != NULL, CF_E_NOMEM);
+        ok = EVP_PKEY_public_check(ctx);
+        EVP_PKEY_CTX_free(ctx);
+        if (ok != 1) {
+                return ossl_fail(CF_E_KEY);
+        }
+        return CF_OK;
+}
+
+/* The signature algorithm's parameters are not covered by the signature: only the exact
+ * forms RFC 4055, RFC 5758 and RFC 8410 give are accepted (NULL or absent for RSA, absent for
+ * ECDSA and Ed25519), so a request has a single encoding. */
+static bool csr_sig_params_ok(const X509_REQ *req)
+{
+        const X509_ALGOR *alg = NULL;
+        const ASN1_OBJECT *obj = NULL;
+        const void *val = NULL;
+        int type = V_ASN1_UNDEF;
+        int nid = X509_REQ_get_signature_nid(req);
+
+        X509_REQ_get0_signature(req, NULL, &alg);
+        if (alg == NULL) {
+                return false;
+        }
+        X509_ALGOR_get0(&obj, &type, &val, alg);
+        if (nid == NID_sha256WithRSAEncryption || nid == NID_sha384WithRSAEncryption ||
+            nid == NID_sha512WithRSAEncryption) {
+                return type == V_ASN1_UNDEF || type == V_ASN1_NULL;
+        }
+        return type == V_ASN1_UNDEF;
+}
+
+/* The signature algorithms a request may use: proof of possession with a current hash. */
+static bool csr_sig_allowed(int nid)
+{
+        static const int allowed[] = {
+            NID_sha256WithRSAEncryption,
+            NID_sha384WithRSAEncryption,
+            NID_sha512WithRSAEncryption,
+            NID_ecdsa_with_SHA256,
+            NID_ecdsa_with_SHA384,
+            NID_ecdsa_with_SHA512,
+            NID_ED25519,
+        };
+
+        for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+                if (allowed[i] == nid) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+static cf_status spki_of(EVP_PKEY *k, struct cf_x509_csr_key *out)
+{
+        unsigned char *der = NULL;
+        int n = i2d_PUBKEY(k, &der);
+
+        if (n <= 0) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        if ((size_t)n > sizeof(out->spki)) {
+                OPENSSL_free(der);
+                return cf_fail(CF_E_LIMIT);
+        }
+        memcpy(out->spki, der, (size_t)n);
+        out->spki_size = (size_t)n;
+        OPENSSL_free(der);
+        return CF_OK;
+}
+
+cf_status cf_x509_csr_verify_der(struct cf_slice der, struct cf_x509_csr_key *ret)
+{
+        CF_CLEANUP(req_freep) X509_REQ *req = NULL;
+        struct cf_x509_csr_key key = {0};
+        const unsigned char *p = der.ptr;
+        EVP_PKEY *pub;
+
+        ENSURE(der.size > 0, CF_E_MALFORMED);
+        ENSURE(der.size <= CF_X509_CSR_MAX, CF_E_LIMIT);
+        req = d2i_X509_REQ(NULL, &p, (long)der.size);
+        if (req == NULL) {
+                return ossl_fail(CF_E_MALFORMED);
+        }
+        ENSURE(p == der.ptr + der.size, CF_E_MALFORMED);
+        ENSURE(X509_REQ_get_version(req) == X509_REQ_VERSION_1, CF_E_VERSION);
+        ENSURE(csr_sig_allowed(X509_REQ_get_signature_nid(req)), CF_E_SIG_INVALID);
+        ENSURE(csr_sig_params_ok(req), CF_E_MALFORMED);
+        pub = X509_REQ_get0_pubkey(req);
+        if (pub == NULL) {
+                return ossl_fail(CF_E_KEY);
+        }
+        TRY(key_alg(pub, &key.alg));
+        TRY(public_check(pub));
+        /* 1: verifies. 0 and -1 (the algorithm does not fit the key, bad encoding) refuse. */
+        if (X509_REQ_verify(req, pub) != 1) {
+                return ossl_fail(CF_E_SIG_INVALID);
+        }
+        TRY(spki_of(pub, &key));
+        *ret = key;
+        return CF_OK;
+}
+
+static bool is_space(uint8_t c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* True when the cursor holds nothing but whitespace. */
+static bool only_space(struct cf_cursor c)
+{
+        uint8_t ch;
+
+        while (cf_ok(cf_cursor_u8(&c, &ch))) {
+                if (!is_space(ch)) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+cf_status cf_x509_csr_parse_verify(struct cf_slice pem, struct cf_x509_csr_key *ret)
+{
+        static const char begin[] = "-----BEGIN CERTIFICATE REQUEST-----";
+        CF_CLEANUP(bio_freep) BIO *bio = NULL;
+        struct cf_cursor c = cf_cursor_make(pem);
+        struct cf_slice head;
+        char *name = NULL, *header = NULL, *rest = NULL;
+        unsigned char *data = NULL;
+        long len = 0, left;
+        cf_status s;
+
+        ENSURE(pem.size <= CF_X509_CSR_MAX, CF_E_LIMIT);
+        ENSURE(pem.size > 0 && memchr(pem.ptr, 0, pem.size) == NULL, CF_E_ENCODING);
+        /* OpenSSL's reader skips text before a BEGIN line; a request is only the block. */
+        TRY(cf_cursor_take(&c, sizeof(begin) - 1, &head));
+        ENSURE(cf_slice_eq(head, cf_slice_make(begin, sizeof(begin) - 1)), CF_E_ENCODING);
+        bio = BIO_new_mem_buf(pem.ptr, (int)pem.size);
+        ENSURE(bio != NULL, CF_E_NOMEM);
+        if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
+                return ossl_fail(CF_E_ENCODING);
+        }
+        s = strcmp(name, PEM_STRING_X509_REQ) == 0 && header[0] == '\0' && len > 0
+                ? CF_OK
+                : cf_fail(CF_E_ENCODING);
+        left = BIO_get_mem_data(bio, &rest);
+        if (cf_ok(s) && left > 0 &&
+            !only_space(cf_cursor_make(cf_slice_make(rest, (size_t)left)))) {
+                s = cf_fail(CF_E_ENCODING);
+        }
+        if (cf_ok(s)) {
+                s = cf_x509_csr_verify_der(cf_slice_make(data, (size_t)len), ret);
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        return s;
+}
+
+cf_status cf_x509_csr_create(struct cf_slice key, const char *common_name, struct cf_buf *out)
+{
+        CF_CLEANUP(pkey_freep) EVP_PKEY *k = NULL;
+        CF_CLEANUP(req_freep) X509_REQ *req = NULL;
+        CF_CLEANUP(bio_freep) BIO *bio = NULL;
+        X509_NAME *name;
+
+        ENSURE(out != NULL && common_name_ok(common_name), CF_E_INVALID_ARG);
+        TRY(parse_key(key, &k));
+        req = X509_REQ_new();
+        ENSURE(req != NULL, CF_E_NOMEM);
+        name = X509_REQ_get_subject_name(req);
+        if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)common_name,
+                                       -1, -1, 0) != 1 ||
+            X509_REQ_set_pubkey(req, k) != 1 || X509_REQ_sign(req, k, sign_md(k)) <= 0) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        bio = BIO_new(BIO_s_mem());
+        ENSURE(bio != NULL, CF_E_NOMEM);
+        if (PEM_write_bio_X509_REQ(bio, req) != 1) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        return append_bio(bio, out);
+}
+
+cf_status cf_x509_issue_for_key(const struct cf_x509_request *req, struct cf_slice subject_spki,
+                                struct cf_slice issuer_key, struct cf_slice issuer_cert,
+                                struct cf_buf *out)
+{
+        CF_CLEANUP(pkey_freep) EVP_PKEY *subject = NULL;
+        CF_CLEANUP(pkey_freep) EVP_PKEY *signer = NULL;
+        CF_CLEANUP(x509_freep) X509 *issuer_x = NULL;
+        const unsigned char *p = subject_spki.ptr;
+
+        ENSURE(out != NULL && request_ok(req) && issuer_cert.size > 0, CF_E_INVALID_ARG);
+        ENSURE(subject_spki.size > 0 && subject_spki.size <= CF_X509_SPKI_MAX, CF_E_KEY);
+        subject = d2i_PUBKEY(NULL, &p, (long)subject_spki.size);
+        if (subject == NULL) {
+                return ossl_fail(CF_E_KEY);
+        }
+        ENSURE(p == subject_spki.ptr + subject_spki.size, CF_E_KEY);
+        TRY(load_issuer(issuer_key, issuer_cert, &issuer_x, &signer));
+        return issue_with(req, subject, signer, issuer_x, out);
+}
+
+cf_status cf_x509_key_from_pem(struct cf_slice pem, struct cf_buf *out)
+{
+        CF_CLEANUP(pkey_freep) EVP_PKEY *k = NULL;
+        CF_CLEANUP(bio_freep) BIO *bio = NULL;
+        PKCS8_PRIV_KEY_INFO *p8;
+        unsigned char *der = NULL;
+        int n;
+        cf_status s;
+
+        ENSURE(pem.size > 0 && pem.size <= 4 * CF_X509_KEY_MAX, CF_E_KEY);
+        bio = BIO_new_mem_buf(pem.ptr, (int)pem.size);
+        ENSURE(bio != NULL, CF_E_NOMEM);
+        k = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+        if (k == NULL) {
+                return ossl_fail(CF_E_KEY);
+        }
+        p8 = EVP_PKEY2PKCS8(k);
+        if (p8 == NULL) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        if (n <= 0) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        s = (size_t)n <= CF_X509_KEY_MAX ? cf_buf_append(out, der, (size_t)n) : cf_fail(CF_E_KEY);
+        OPENSSL_clear_free(der, (size_t)n);
+        return s;
+}
+
+cf_status cf_x509_cert_from_pem(struct cf_slice pem, struct cf_buf *out)
+{
+        CF_CLEANUP(x509_freep) X509 *x = NULL;
+        CF_CLEANUP(bio_freep) BIO *bio = NULL;
+        unsigned char *der = NULL;
+        int n;
+        cf_status s;
+
+        ENSURE(pem.size > 0 && pem.size <= (1u << 20), CF_E_CERT);
+        bio = BIO_new_mem_buf(pem.ptr, (int)pem.size);
+        ENSURE(bio != NULL, CF_E_NOMEM);
+        x = PEM_read_bio_X509(bio, NULL, no_password, NULL);
+        if (x == NULL) {
+                return ossl_fail(CF_E_CERT);
+        }
+        n = i2d_X509(x, &der);
+        if (n <= 0) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        s = (size_t)n <= CF_X509_CERT_MAX ? cf_buf_append(out, der, (size_t)n) : cf_fail(CF_E_CERT);
+        OPENSSL_free(der);
+        return s;
+}
+
+cf_status cf_x509_cert_info(struct cf_slice der, char serial[static CF_X509_SERIAL_HEX_MAX],
+                            int64_t *ret_not_after)
+{
+        CF_CLEANUP(x509_freep) X509 *x = NULL;
+        ASN1_TIME *epoch;
+        BIGNUM *bn;
+        char *hex;
+        int days = 0, secs = 0, ok;
+        size_t n;
+
+        TRY(parse_cert(der, &x));
+        epoch = ASN1_TIME_set(NULL, 0);
+        ENSURE(epoch != NULL, CF_E_NOMEM);
+        ok = ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notAfter(x));
+        ASN1_TIME_free(epoch);
+        if (ok != 1 || days < 0 || secs < 0) {
+                return ossl_fail(CF_E_CERT);
+        }
+        bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+        if (bn == NULL) {
+                return ossl_fail(CF_E_CERT);
+        }
+        hex = BN_bn2hex(bn);
+        BN_free(bn);
+        if (hex == NULL) {
+                return ossl_fail(CF_E_NOMEM);
+        }
+        n = strlen(hex);
+        if (n == 0 || n >= CF_X509_SERIAL_HEX_MAX || hex[0] == '-') {
+                OPENSSL_free(hex);
+                return cf_fail(CF_E_CERT);
+        }
+        for (size_t i = 0; i <= n; i++) {
+                serial[i] = (hex[i] >= 'A' && hex[i] <= 'F') ? (char)(hex[i] - 'A' + 'a') : hex[i];
+        }
+        OPENSSL_free(hex);
+        *ret_not_after = (int64_t)days * 86400 + secs;
+        return CF_OK;
 }

@@ -191,19 +191,78 @@ static bool predecessor_ok(const char *s)
         return s == NULL || s[0] == '\0' || digest_ok(s);
 }
 
+/* The statement's word for a verdict; NULL for a value outside the enum. */
+static const char *verdict_word(enum policy_verdict v)
+{
+        switch (v) {
+        case POLICY_VERDICT_APPROVE:
+                return "approve";
+        case POLICY_VERDICT_VETO:
+                return "veto";
+        case POLICY_VERDICT_DELETE:
+                return "delete";
+        default:
+                return NULL;
+        }
+}
+
+cf_status policy_deletion_digest(const char *predecessor, char out[static 65])
+{
+        struct cf_slice parts[2];
+        uint8_t h[CF_SHA256_SIZE];
+
+        ENSURE(predecessor != NULL && digest_ok(predecessor), CF_E_INVALID_ARG);
+        parts[0] = cf_slice_str(POLICY_DELETION_DOMAIN);
+        parts[1] = cf_slice_str(predecessor);
+        TRY(cf_sha256(parts, 2, h));
+        cf_hex_encode(h, sizeof(h), out, 65);
+        return CF_OK;
+}
+
+cf_status policy_release_digest(const char *predecessor, const char *secret, const char *recipient,
+                                char out[static 65])
+{
+        struct cf_slice parts[6];
+        uint8_t h[CF_SHA256_SIZE];
+
+        ENSURE(predecessor != NULL && digest_ok(predecessor), CF_E_INVALID_ARG);
+        ENSURE(recipient != NULL && digest_ok(recipient), CF_E_INVALID_ARG);
+        ENSURE(secret != NULL && secret[0] != '\0' && strlen(secret) <= POLICY_SECRET_NAME_MAX &&
+                       strchr(secret, '\n') == NULL,
+               CF_E_INVALID_ARG);
+        parts[0] = cf_slice_str(POLICY_RELEASE_DOMAIN);
+        parts[1] = cf_slice_str(predecessor);
+        parts[2] = cf_slice_str("\n");
+        parts[3] = cf_slice_str(secret);
+        parts[4] = cf_slice_str("\n");
+        parts[5] = cf_slice_str(recipient);
+        TRY(cf_sha256(parts, 6, h));
+        cf_hex_encode(h, sizeof(h), out, 65);
+        return CF_OK;
+}
+
 cf_status policy_approval_statement(const char *policy, const char *digest, const char *predecessor,
                                     bool veto, struct cf_buf *out)
 {
+        return policy_approval_statement_verdict(
+            policy, digest, predecessor, veto ? POLICY_VERDICT_VETO : POLICY_VERDICT_APPROVE, out);
+}
+
+cf_status policy_approval_statement_verdict(const char *policy, const char *digest,
+                                            const char *predecessor, enum policy_verdict verdict,
+                                            struct cf_buf *out)
+{
         bool null_pred = predecessor == NULL || predecessor[0] == '\0';
+        const char *word = verdict_word(verdict);
         size_t old;
         cf_status s;
 
-        ENSURE(policy != NULL && digest != NULL && out != NULL, CF_E_INVALID_ARG);
+        ENSURE(policy != NULL && digest != NULL && out != NULL && word != NULL, CF_E_INVALID_ARG);
         ENSURE(policy_name_valid(policy) && digest_ok(digest) && predecessor_ok(predecessor),
                CF_E_INVALID_ARG);
         old = out->size;
         s = cf_buf_printf(out, "%s\n%s\n%s\n%s\n%s", POLICY_APPROVAL_DOMAIN, policy, digest,
-                          null_pred ? "null" : predecessor, veto ? "veto" : "approve");
+                          null_pred ? "null" : predecessor, word);
         if (!cf_ok(s)) {
                 out->size = old;
                 if (out->ptr != NULL) {
@@ -280,8 +339,12 @@ static cf_status approval_fields(json_t *root, struct policy_approval *a)
         TRY(get_string(root, "verdict", 16, &s));
         if (strcmp(s, "veto") == 0) {
                 a->veto = true;
+                a->verdict = POLICY_VERDICT_VETO;
+        } else if (strcmp(s, "delete") == 0) {
+                a->verdict = POLICY_VERDICT_DELETE;
         } else {
                 ENSURE(strcmp(s, "approve") == 0, CF_E_MALFORMED);
+                a->verdict = POLICY_VERDICT_APPROVE;
         }
         return CF_OK;
 }
@@ -347,8 +410,8 @@ static void free_str(char **p)
 }
 
 static cf_status approval_json(const struct cf_pkey *key, const char *policy, const char *digest,
-                               const char *predecessor, bool veto, struct cf_slice sig,
-                               struct cf_buf *out_json)
+                               const char *predecessor, enum policy_verdict verdict,
+                               struct cf_slice sig, struct cf_buf *out_json)
 {
         CF_CLEANUP(json_decrefp) json_t *o = json_object();
         CF_CLEANUP(free_str) char *text = NULL;
@@ -376,7 +439,7 @@ static cf_status approval_json(const struct cf_pkey *key, const char *policy, co
                 s = jset(o, "predecessor", null_pred ? json_null() : json_string(predecessor));
         }
         if (cf_ok(s)) {
-                s = jset(o, "verdict", json_string(veto ? "veto" : "approve"));
+                s = jset(o, "verdict", json_string(verdict_word(verdict)));
         }
         if (cf_ok(s)) {
                 s = jset(o, "key", json_stringn((const char *)pem.ptr, pem.size));
@@ -396,6 +459,15 @@ static cf_status approval_json(const struct cf_pkey *key, const char *policy, co
 cf_status policy_approval_sign(const struct cf_pkey *key, const char *policy, const char *digest,
                                const char *predecessor, bool veto, struct cf_buf *out_json)
 {
+        return policy_approval_sign_verdict(key, policy, digest, predecessor,
+                                            veto ? POLICY_VERDICT_VETO : POLICY_VERDICT_APPROVE,
+                                            out_json);
+}
+
+cf_status policy_approval_sign_verdict(const struct cf_pkey *key, const char *policy,
+                                       const char *digest, const char *predecessor,
+                                       enum policy_verdict verdict, struct cf_buf *out_json)
+{
         struct cf_buf stmt, sig;
         enum cf_key_type t;
         size_t old;
@@ -407,7 +479,7 @@ cf_status policy_approval_sign(const struct cf_pkey *key, const char *policy, co
         old = out_json->size;
         cf_buf_init(&stmt, STATEMENT_MAX, false);
         cf_buf_init(&sig, POLICY_APPROVAL_SIG_MAX + 16, false);
-        s = policy_approval_statement(policy, digest, predecessor, veto, &stmt);
+        s = policy_approval_statement_verdict(policy, digest, predecessor, verdict, &stmt);
         if (cf_ok(s)) {
                 /* A public-only key cannot sign: the library reports that as a crypto error. */
                 s = cf_sign(key, cf_buf_slice(&stmt), &sig);
@@ -416,7 +488,7 @@ cf_status policy_approval_sign(const struct cf_pkey *key, const char *policy, co
                 }
         }
         if (cf_ok(s)) {
-                s = approval_json(key, policy, digest, predecessor, veto, cf_buf_slice(&sig),
+                s = approval_json(key, policy, digest, predecessor, verdict, cf_buf_slice(&sig),
                                   out_json);
         }
         cf_buf_done(&stmt);
@@ -527,8 +599,8 @@ static const char *pred_text(const char *p)
 
 /* One approval: decides what it counts for and records "board.approval[i]". */
 static bool one_approval(const struct policy_board *b, const char *policy, const char *digest,
-                         const char *predecessor, const struct policy_approval *a, size_t i,
-                         struct tally *t, struct attest_checks *out)
+                         const char *predecessor, bool deletion, const struct policy_approval *a,
+                         size_t i, struct tally *t, struct attest_checks *out)
 {
         char name[40], expected[CHECK_TEXT_MAX], actual[CHECK_TEXT_MAX], kid[CF_KEY_ID_HEX];
         char esc[80];
@@ -538,8 +610,8 @@ static bool one_approval(const struct policy_board *b, const char *policy, const
         cf_status s;
 
         snprintf(name, sizeof(name), "board.approval[%zu]", i);
-        snprintf(expected, sizeof(expected), "%s %s after %s, signed by a member", policy, digest,
-                 pred_text(predecessor));
+        snprintf(expected, sizeof(expected), "%s%s %s after %s, signed by a member",
+                 deletion ? "deletion of " : "", policy, digest, pred_text(predecessor));
         if (a == NULL || a->policy == NULL || a->key == NULL) {
                 return cf_ok(attest_checks_add(out, name, false, expected, "no approval"));
         }
@@ -550,12 +622,21 @@ static bool one_approval(const struct policy_board *b, const char *policy, const
                          pred_text(a->predecessor));
                 return cf_ok(attest_checks_add(out, name, false, expected, actual));
         }
+        /* "delete" approves only deletions, "approve" only versions: a signature for one
+         * kind of change never counts for the other. */
+        if (a->verdict != POLICY_VERDICT_VETO &&
+            (a->verdict == POLICY_VERDICT_DELETE) != deletion) {
+                snprintf(actual, sizeof(actual), "verdict %s, which does not approve %s (ignored)",
+                         a->verdict == POLICY_VERDICT_DELETE ? "delete" : "approve",
+                         deletion ? "a deletion" : "a version");
+                return cf_ok(attest_checks_add(out, name, false, expected, actual));
+        }
         if (!cf_ok(cf_pkey_key_id(a->key, kid))) {
                 return false;
         }
         /* The statement comes from the caller's values, which the approval's equal. */
         cf_buf_init(&stmt, STATEMENT_MAX, false);
-        s = policy_approval_statement(policy, digest, predecessor, a->veto, &stmt);
+        s = policy_approval_statement_verdict(policy, digest, predecessor, a->verdict, &stmt);
         if (cf_ok(s)) {
                 s = cf_verify(a->key, cf_buf_slice(&stmt), cf_slice_make(a->sig, a->sig_size));
         }
@@ -574,7 +655,7 @@ static bool one_approval(const struct policy_board *b, const char *policy, const
                 snprintf(actual, sizeof(actual), "signed by key %s, which is not a member's", kid);
                 return cf_ok(attest_checks_add(out, name, false, expected, actual));
         }
-        if (a->veto) {
+        if (a->verdict == POLICY_VERDICT_VETO) {
                 ok = is_veto_member(b, m);
                 snprintf(actual, sizeof(actual), "veto by %s%s", b->members[m].name,
                          ok ? "" : ", who may not veto (ignored; not counted as approving)");
@@ -588,12 +669,14 @@ static bool one_approval(const struct policy_board *b, const char *policy, const
         return cf_ok(attest_checks_add(out, name, ok, expected, actual));
 }
 
-/* One attested program's approval: records "board.service[k]". */
-static bool one_service(const struct policy_board *b, const char *svc, size_t k, struct tally *t,
-                        struct attest_checks *out)
+/* One attested program's approval or veto: records "board.service[k]". */
+static bool one_service(const struct policy_board *b, const struct policy_service_vote *v, size_t k,
+                        struct tally *t, struct attest_checks *out)
 {
         char name[40], actual[CHECK_TEXT_MAX], esc[POLICY_NAME_MAX + 80];
+        const char *svc = v->service;
         size_t m = b->n_members;
+        bool ok;
 
         snprintf(name, sizeof(name), "board.service[%zu]", k);
         if (svc == NULL) {
@@ -609,6 +692,13 @@ static bool one_service(const struct policy_board *b, const char *svc, size_t k,
         if (m == b->n_members) {
                 snprintf(actual, sizeof(actual), "%s is not a member of the board", esc);
                 return cf_ok(attest_checks_add(out, name, false, "a member service", actual));
+        }
+        if (v->veto) {
+                ok = is_veto_member(b, m);
+                t->vetoed[m] = true;
+                snprintf(actual, sizeof(actual), "veto by %s (attested %s)%s", b->members[m].name,
+                         esc, ok ? "" : ", who may not veto (ignored; not counted as approving)");
+                return cf_ok(attest_checks_add(out, name, ok, "a member service", actual));
         }
         t->approved[m] = true;
         snprintf(actual, sizeof(actual), "approve by %s (attested %s)", b->members[m].name, esc);
@@ -701,29 +791,35 @@ static bool board_sane(const struct policy_board *b)
         return true;
 }
 
-bool policy_board_evaluate(const struct policy_board *b, const char *policy, const char *digest,
-                           const char *predecessor, struct policy_approval *const *approvals,
-                           size_t n, const char *const *attested_services, size_t n_services,
-                           struct attest_checks *out)
+bool policy_board_decide(const struct policy_board *b, const char *policy, const char *digest,
+                         const char *predecessor, bool deletion,
+                         struct policy_approval *const *approvals, size_t n,
+                         const struct policy_service_vote *votes, size_t n_votes,
+                         struct attest_checks *out, struct policy_board_outcome *ret)
 {
         struct tally t;
         bool approved[POLICY_BOARD_MEMBERS_MAX] = {false};
         bool met, vetoed = true;
 
+        if (ret != NULL) {
+                memset(ret, 0, sizeof(*ret));
+        }
         if (b == NULL || policy == NULL || digest == NULL || out == NULL ||
-            (n > 0 && approvals == NULL) || (n_services > 0 && attested_services == NULL) ||
-            n > POLICY_APPROVALS_MAX || n_services > POLICY_APPROVALS_MAX || !board_sane(b) ||
-            !policy_name_valid(policy) || !digest_ok(digest) || !predecessor_ok(predecessor)) {
+            (n > 0 && approvals == NULL) || (n_votes > 0 && votes == NULL) ||
+            n > POLICY_APPROVALS_MAX || n_votes > POLICY_APPROVALS_MAX || !board_sane(b) ||
+            !policy_name_valid(policy) || !digest_ok(digest) || !predecessor_ok(predecessor) ||
+            (deletion && (predecessor == NULL || predecessor[0] == '\0'))) {
                 return false;
         }
         memset(&t, 0, sizeof(t));
         for (size_t i = 0; i < n; i++) {
-                if (!one_approval(b, policy, digest, predecessor, approvals[i], i, &t, out)) {
+                if (!one_approval(b, policy, digest, predecessor, deletion, approvals[i], i, &t,
+                                  out)) {
                         return false;
                 }
         }
-        for (size_t k = 0; k < n_services; k++) {
-                if (!one_service(b, attested_services[k], k, &t, out)) {
+        for (size_t k = 0; k < n_votes; k++) {
+                if (!one_service(b, &votes[k], k, &t, out)) {
                         return false;
                 }
         }
@@ -736,5 +832,74 @@ bool policy_board_evaluate(const struct policy_board *b, const char *policy, con
         if (!record_rule(b, approved, met, out) || !record_veto(b, &t, &vetoed, out)) {
                 return false;
         }
+        if (ret != NULL) {
+                memcpy(ret->approved, approved, sizeof(ret->approved));
+                ret->vetoed = vetoed;
+                ret->met = met;
+        }
         return met && !vetoed;
+}
+
+bool policy_board_evaluate(const struct policy_board *b, const char *policy, const char *digest,
+                           const char *predecessor, struct policy_approval *const *approvals,
+                           size_t n, const char *const *attested_services, size_t n_services,
+                           struct attest_checks *out)
+{
+        struct policy_service_vote votes[POLICY_APPROVALS_MAX];
+
+        if (n_services > POLICY_APPROVALS_MAX || (n_services > 0 && attested_services == NULL)) {
+                return false;
+        }
+        for (size_t k = 0; k < n_services; k++) {
+                if (attested_services[k] == NULL) {
+                        return false;
+                }
+                votes[k].service = attested_services[k];
+                votes[k].veto = false;
+        }
+        return policy_board_decide(b, policy, digest, predecessor, false, approvals, n, votes,
+                                   n_services, out, NULL);
+}
+
+/* ---- what a rule still needs --------------------------------------------------------- */
+
+static cf_status needs(const struct policy_board *b, const struct policy_board_rule *r,
+                       const bool *approved, size_t depth, struct cf_buf *out)
+{
+        size_t met = 0, missing;
+        bool first = true;
+
+        ENSURE(depth <= POLICY_BOARD_DEPTH_MAX, CF_E_LIMIT);
+        if (r->kind == POLICY_BOARD_RULE_MEMBER) {
+                ENSURE(r->member < b->n_members, CF_E_INTERNAL);
+                return cf_buf_append_str(out, b->members[r->member].name);
+        }
+        ENSURE(r->kind == POLICY_BOARD_RULE_ALL_OF || r->kind == POLICY_BOARD_RULE_AT_LEAST,
+               CF_E_INTERNAL);
+        for (size_t i = 0; i < r->n_items; i++) {
+                met += rule_met(b, &r->items[i], approved, depth + 1) ? 1 : 0;
+        }
+        missing = r->kind == POLICY_BOARD_RULE_ALL_OF ? r->n_items - met : r->at_least - met;
+        TRY(r->kind == POLICY_BOARD_RULE_ALL_OF ? cf_buf_append_str(out, "all_of [")
+                                                : cf_buf_printf(out, "at_least %zu of [", missing));
+        for (size_t i = 0; i < r->n_items; i++) {
+                if (rule_met(b, &r->items[i], approved, depth + 1)) {
+                        continue;
+                }
+                if (!first) {
+                        TRY(cf_buf_append_str(out, ", "));
+                }
+                first = false;
+                TRY(needs(b, &r->items[i], approved, depth + 1, out));
+        }
+        return cf_buf_append_str(out, "]");
+}
+
+cf_status policy_board_needs(const struct policy_board *b, const bool *approved, struct cf_buf *out)
+{
+        ENSURE(b != NULL && approved != NULL && out != NULL && board_sane(b), CF_E_INVALID_ARG);
+        if (rule_met(b, &b->rule, approved, 1)) {
+                return cf_buf_append_str(out, "met");
+        }
+        return needs(b, &b->rule, approved, 1, out);
 }

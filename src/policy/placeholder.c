@@ -1,6 +1,7 @@
 /* $$coffer:NAME$$ and $$coffer:NAME:ENCODING$$ placeholders: one scanner used both by validation
  * (every name must be a declared secret) and by substitution at activation, so the two can never
- * disagree about what a placeholder is. */
+ * disagree about what a placeholder is. ENCODING may begin with the qualifier "previous"
+ * ($$coffer:NAME:previous$$, $$coffer:NAME:previous:pem$$): the secret's previous version. */
 #include "policy/policy.h"
 
 #include <string.h>
@@ -111,13 +112,45 @@ static const char *const enc_names[] = {
     [POLICY_ENC_KEY] = "key",     [POLICY_ENC_PUBLIC] = "public"};
 #define ENC_N (sizeof(enc_names) / sizeof(enc_names[0]))
 
-static cf_status parse_encoding(struct cf_slice text, struct policy_encoding *ret)
+/* "previous" or "previous:REST": sets *previous and leaves REST (empty for the first) in
+ * *rest; otherwise *rest is text. */
+static void split_previous(struct cf_slice text, bool *previous, struct cf_slice *rest)
 {
-        struct policy_encoding e = {POLICY_ENC_DEFAULT, false};
-        struct cf_slice base = text;
+        static const char qual[] = "previous";
+        const size_t n = sizeof(qual) - 1;
+        struct cf_cursor c = cf_cursor_make(text);
+        struct cf_slice head;
+        uint8_t colon = 0;
+
+        *previous = false;
+        *rest = text;
+        if (!cf_ok(cf_cursor_take(&c, n, &head)) || !cf_slice_eq(head, cf_slice_make(qual, n))) {
+                return;
+        }
+        if (cf_cursor_left(&c) == 0) {
+                *previous = true;
+                *rest = cf_slice_make(NULL, 0);
+                return;
+        }
+        if (cf_ok(cf_cursor_u8(&c, &colon)) && colon == ':' && cf_cursor_left(&c) > 0) {
+                *previous = true;
+                cf_ignore(cf_cursor_take(&c, cf_cursor_left(&c), rest)); /* the bytes are left */
+        }
+}
+
+static cf_status parse_encoding(struct cf_slice full, struct policy_encoding *ret)
+{
+        struct policy_encoding e = {POLICY_ENC_DEFAULT, false, false};
+        struct cf_slice text, base;
         static const char json_suffix[] = ":json";
         const size_t sfx = sizeof(json_suffix) - 1;
 
+        split_previous(full, &e.previous, &text);
+        base = text;
+        if (e.previous && text.size == 0) {
+                *ret = e;
+                return CF_OK;
+        }
         if (cf_slice_eq(text, cf_slice_str("json"))) {
                 e.json = true;
                 *ret = e;
@@ -190,6 +223,9 @@ bool policy_encoding_fits(enum policy_secret_kind kind, enum policy_enc base)
                        base == POLICY_ENC_BASE64 || base == POLICY_ENC_PUBLIC;
         case POLICY_SECRET_X509_CA:
         case POLICY_SECRET_X509:
+                return (size_t)base < ENC_N;
+        case POLICY_SECRET_IMPORT:
+                /* Unknown until cofferd resolves the exporter, which checks it again. */
                 return (size_t)base < ENC_N;
         default:
                 return false;

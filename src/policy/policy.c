@@ -435,7 +435,8 @@ static const char *const secret_kinds[] = {[POLICY_SECRET_ASCII] = "ascii",
                                            [POLICY_SECRET_PRIVATE_KEY] = "private-key",
                                            [POLICY_SECRET_PUBLIC_KEY] = "public-key",
                                            [POLICY_SECRET_X509_CA] = "x509-ca",
-                                           [POLICY_SECRET_X509] = "x509"};
+                                           [POLICY_SECRET_X509] = "x509",
+                                           [POLICY_SECRET_IMPORT] = "import"};
 
 static const char *const key_algs[] = {
     [POLICY_ALG_ED25519] = "ed25519", [POLICY_ALG_P256] = "p256",
@@ -496,6 +497,8 @@ static const char *const tcb_statuses[] = {"UpToDate",
                                            "ConfigurationAndSWHardeningNeeded",
                                            "OutOfDate",
                                            "OutOfDateConfigurationNeeded",
+                                           "TDRelaunchAdvised",
+                                           "TDRelaunchAdvisedConfigurationNeeded",
                                            NULL};
 
 /* ---- placeholders ---------------------------------------------------------------------- */
@@ -525,7 +528,7 @@ static void check_placeholders(struct vctx *v, const char *s)
                         verr(v, false,
                              "unknown encoding in placeholder %s (expected pem, der:base64, hex, "
                              "base64, chain, pkcs8, key, public or json, optionally followed by "
-                             ":json)",
+                             ":json, optionally after previous:)",
                              ESC(ref, esc));
                         continue;
                 }
@@ -1025,13 +1028,17 @@ static void parse_usage(struct vctx *v, json_t *obj, struct policy_secret *sec)
 /* Keys each kind accepts besides name and kind. */
 static const char *const *kind_keys(enum policy_secret_kind k)
 {
-        static const char *const generated[] = {"size", "value", "charset", NULL};
-        static const char *const private_key[] = {"algorithm", NULL};
-        static const char *const public_key[] = {"of", NULL};
-        static const char *const ca[] = {"common_name", "issuer", "algorithm", "validity_days",
-                                         NULL};
-        static const char *const leaf[] = {"issuer", "common_name", "dns",           "ip",
-                                           "usage",  "algorithm",   "validity_days", NULL};
+        static const char *const generated[] = {"size", "value", "charset", "rotate", "export",
+                                                NULL};
+        static const char *const private_key[] = {"algorithm", "rotate", "export", NULL};
+        static const char *const public_key[] = {"of", "export", NULL};
+        static const char *const ca[] = {"common_name",       "issuer", "algorithm",
+                                         "validity_days",     "rotate", "export",
+                                         "renew_before_days", NULL};
+        static const char *const leaf[] = {"issuer", "common_name",   "dns",
+                                           "ip",     "usage",         "algorithm",
+                                           "rotate", "validity_days", "renew_before_days",
+                                           "export", NULL};
 
         switch (k) {
         case POLICY_SECRET_PRIVATE_KEY:
@@ -1133,13 +1140,197 @@ static void parse_generated(struct vctx *v, json_t *obj, struct policy_secret *s
         }
 }
 
+/* ---- versions, renewal and sharing (docs/policy.md) ------------------------------------- */
+
+static bool get_int(struct vctx *v, json_t *obj, const char *key, json_int_t min, json_int_t max,
+                    json_int_t *ret);
+
+/* A namespace: one or more segments of a policy name ("team", "team/db"). */
+static bool namespace_ok(struct cf_slice ns)
+{
+        struct cf_cursor c = cf_cursor_make(ns);
+        size_t seglen = 0;
+        uint8_t ch;
+
+        if (ns.size == 0 || ns.size > POLICY_NAME_MAX) {
+                return false;
+        }
+        while (cf_ok(cf_cursor_u8(&c, &ch))) {
+                if (ch == '/') {
+                        if (seglen == 0) {
+                                return false;
+                        }
+                        seglen = 0;
+                        continue;
+                }
+                if (!segment_char(ch, seglen == 0) || ++seglen > POLICY_SEGMENT_MAX) {
+                        return false;
+                }
+        }
+        return seglen > 0;
+}
+
+/* An export entry: a policy name, or a namespace followed by "/" "*". */
+static bool item_export(struct vctx *v, const char *s)
+{
+        struct cf_cursor c = cf_cursor_make(cf_slice_str(s));
+        struct cf_slice ns, tail;
+        char esc[ESC_SIZE];
+        size_t n = strlen(s);
+
+        if (n > 2 && cf_ok(cf_cursor_take(&c, n - 2, &ns)) && cf_ok(cf_cursor_take(&c, 2, &tail)) &&
+            cf_slice_eq(tail, cf_slice_str("/*"))) {
+                if (namespace_ok(ns)) {
+                        return true;
+                }
+        } else if (policy_name_ok(s)) {
+                return true;
+        }
+        verr(v, false,
+             "invalid export entry %s (expected a policy name namespace/name, or a namespace "
+             "followed by /* for every policy under it)",
+             ESC(s, esc));
+        return false;
+}
+
+bool policy_export_allows(const struct policy_secret *sec, const char *importer)
+{
+        size_t n;
+
+        if (sec == NULL || importer == NULL || sec->kind == POLICY_SECRET_IMPORT) {
+                return false;
+        }
+        n = strlen(importer);
+        for (size_t i = 0; i < sec->n_export_to; i++) {
+                const char *e = sec->export_to[i];
+                size_t m = e != NULL ? strlen(e) : 0;
+                if (m == 0) {
+                        continue;
+                }
+                if (strcmp(e, importer) == 0) {
+                        return true;
+                }
+                /* "ns/" "*": importer starts with "ns/" and names a policy below it. */
+                if (m >= 2 && e[m - 1] == '*' && e[m - 2] == '/' && n > m - 1 &&
+                    strncmp(e, importer, m - 1) == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* rotate (generated kinds), renew_before_days (certificates, default a third of the
+ * validity, at least 1) and export (every kind a document declares). */
+static void parse_lifecycle(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        json_int_t n;
+        json_t *j;
+
+        if (json_object_get(obj, "rotate") != NULL && json_object_get(obj, "value") != NULL) {
+                push_key(v, obj, "rotate");
+                verr(v, false,
+                     "rotate applies to generated secrets; an explicit value is rotated by "
+                     "changing 'value'");
+                pop(v);
+        } else if (get_int(v, obj, "rotate", 0, POLICY_ROTATE_MAX, &n)) {
+                sec->rotate = (uint32_t)n;
+        }
+        if (sec->kind == POLICY_SECRET_X509_CA || sec->kind == POLICY_SECRET_X509) {
+                sec->renew_before_days = sec->validity_days / 3 > 0 ? sec->validity_days / 3 : 1;
+                if (get_int(v, obj, "renew_before_days", 0, POLICY_VALIDITY_DAYS_MAX, &n)) {
+                        sec->renew_before_days = (uint32_t)n;
+                }
+        }
+        if ((j = json_object_get(obj, "export")) != NULL) {
+                push_key(v, obj, "export");
+                string_list(v, j, 1, POLICY_EXPORTS_MAX, "policy names or namespaces",
+                            item_export, true, false, &sec->export_to, &sec->n_export_to);
+                pop(v);
+        }
+}
+
+/* A secret declared with `import` (and no kind): {policy, secret, digest?}. */
+static void parse_import(struct vctx *v, json_t *obj, struct policy_secret *sec)
+{
+        static const char *const keys[] = {"policy", "secret", "digest", NULL};
+        json_t *j = json_object_get(obj, "import"), *f;
+        const char *key, *s;
+        json_t *val;
+        char esc[ESC_SIZE];
+
+        sec->kind = POLICY_SECRET_IMPORT;
+        json_object_foreach(obj, key, val)
+        {
+                if (strcmp(key, "name") != 0 && strcmp(key, "import") != 0) {
+                        push_key(v, obj, key);
+                        if (strcmp(key, "kind") == 0) {
+                                verr(v, true,
+                                     "an imported secret takes the exporter's kind: remove "
+                                     "'kind'");
+                        } else {
+                                verr(v, true,
+                                     "key %s is not allowed for an imported secret (only name "
+                                     "and import)",
+                                     ESC(key, esc));
+                        }
+                        pop(v);
+                }
+        }
+        push_key(v, obj, "import");
+        if (!want_object(v, j)) {
+                pop(v);
+                return;
+        }
+        check_keys(v, j, keys);
+        if ((f = get(v, j, "policy", true)) != NULL) {
+                push_key(v, j, "policy");
+                s = want_string(v, f);
+                if (s != NULL && !policy_name_ok(s)) {
+                        verr(v, false, "invalid policy name %s (expected namespace/name)",
+                             ESC(s, esc));
+                } else if (s != NULL && v->pol->name != NULL && strcmp(s, v->pol->name) == 0) {
+                        verr(v, false,
+                             "a policy cannot import from itself; use its secret directly");
+                } else if (s != NULL) {
+                        sec->import_policy = vdup(v, s);
+                }
+                pop(v);
+        }
+        if ((f = get(v, j, "secret", true)) != NULL) {
+                push_key(v, j, "secret");
+                s = want_string(v, f);
+                if (s != NULL && !policy_secret_name_ok(cf_slice_str(s))) {
+                        verr(v, false, "invalid secret name %s (expected [A-Za-z0-9_.-]{1,64})",
+                             ESC(s, esc));
+                } else if (s != NULL) {
+                        sec->import_secret = vdup(v, s);
+                }
+                pop(v);
+        }
+        if ((f = get(v, j, "digest", false)) != NULL) {
+                push_key(v, j, "digest");
+                s = want_string(v, f);
+                if (s != NULL && !hex64(s, false)) {
+                        verr(v, false,
+                             "digest must be 64 hex digits (the exporter's document digest)");
+                } else if (s != NULL) {
+                        memcpy(sec->import_digest, s, sizeof(sec->import_digest));
+                        lower(sec->import_digest);
+                }
+                pop(v);
+        }
+        pop(v);
+}
+
 static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
 {
         static const char *const all_keys[] = {
             "name",   "kind",        "size", "value", "charset", "algorithm",     "of",
-            "issuer", "common_name", "dns",  "ip",    "usage",   "validity_days", NULL};
+            "issuer", "common_name", "dns",  "ip",    "usage",   "validity_days", "rotate",
+            "export", "import",      "renew_before_days",        NULL};
         json_t *name = get(v, obj, "name", true);
-        json_t *kind = get(v, obj, "kind", true);
+        json_t *import = json_object_get(obj, "import");
+        json_t *kind = get(v, obj, "kind", import == NULL);
         const char *s;
         char esc[ESC_SIZE];
 
@@ -1159,6 +1350,10 @@ static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
                         }
                 }
                 pop(v);
+        }
+        if (import != NULL) {
+                parse_import(v, obj, sec);
+                return;
         }
         if (kind != NULL) {
                 push_key(v, obj, "kind");
@@ -1209,6 +1404,7 @@ static void parse_secret(struct vctx *v, json_t *obj, struct policy_secret *sec)
         } else {
                 parse_pki(v, obj, sec);
         }
+        parse_lifecycle(v, obj, sec);
 }
 
 /* Index of the secret called name, or n when there is none. */
@@ -1397,6 +1593,17 @@ static const char *const volume_rollbacks[] = {[POLICY_VOLUME_PROTECTED] = "prot
                                                [POLICY_VOLUME_REINITIALIZABLE] = "reinitializable",
                                                [POLICY_VOLUME_EPHEMERAL] = "ephemeral"};
 
+static const char *const volume_freshnesses[] = {[POLICY_VOLUME_STRICT] = "strict",
+                                                  [POLICY_VOLUME_BATCHED] = "batched"};
+
+const char *policy_volume_freshness_name(enum policy_volume_freshness f)
+{
+        if (f < POLICY_VOLUME_STRICT || f > POLICY_VOLUME_BATCHED) {
+                return NULL;
+        }
+        return volume_freshnesses[f];
+}
+
 const char *policy_volume_rollback_name(enum policy_volume_rollback r)
 {
         if (r < POLICY_VOLUME_PROTECTED || r > POLICY_VOLUME_EPHEMERAL) {
@@ -1438,9 +1645,45 @@ static char *unique_name(struct vctx *v, json_t *obj, const char *what, const vo
         return copy;
 }
 
+static bool get_int(struct vctx *v, json_t *obj, const char *key, json_int_t min, json_int_t max,
+                    json_int_t *ret);
+
+/* A volume's "freshness" (strict | batched) and "batched_window_ms" (batched only). */
+static void parse_volume_freshness(struct vctx *v, json_t *obj, struct policy_volume *vol)
+{
+        json_t *j;
+        json_int_t ms;
+        const char *s;
+        char esc[ESC_SIZE];
+
+        vol->freshness = POLICY_VOLUME_STRICT;
+        vol->batched_window_ms = POLICY_VOLUME_WINDOW_DEFAULT_MS;
+        if ((j = get(v, obj, "freshness", false)) != NULL) {
+                push_key(v, obj, "freshness");
+                s = want_string(v, j);
+                if (s != NULL && strcmp(s, "batched") == 0) {
+                        vol->freshness = POLICY_VOLUME_BATCHED;
+                } else if (s != NULL && strcmp(s, "strict") != 0) {
+                        verr(v, false, "unknown freshness %s (expected strict or batched)",
+                             ESC(s, esc));
+                }
+                pop(v);
+        }
+        if (json_object_get(obj, "batched_window_ms") != NULL &&
+            vol->freshness != POLICY_VOLUME_BATCHED) {
+                push_key(v, obj, "batched_window_ms");
+                verr(v, false, "batched_window_ms needs freshness: batched");
+                pop(v);
+        } else if (get_int(v, obj, "batched_window_ms", POLICY_VOLUME_WINDOW_MIN_MS,
+                           POLICY_VOLUME_WINDOW_MAX_MS, &ms)) {
+                vol->batched_window_ms = (uint32_t)ms;
+        }
+}
+
 static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t idx)
 {
-        static const char *const keys[] = {"name", "rollback", NULL};
+        static const char *const keys[] = {"name", "rollback", "freshness", "batched_window_ms",
+                                           NULL};
         struct policy_volume *vol = &p->volumes[idx];
         json_t *j;
         const char *s;
@@ -1468,6 +1711,7 @@ static void parse_volume(struct vctx *v, json_t *obj, struct policy *p, size_t i
                 }
                 pop(v);
         }
+        parse_volume_freshness(v, obj, vol);
 }
 
 static void parse_volume_at(struct vctx *v, json_t *item, void *ctx, size_t i)
@@ -2196,11 +2440,145 @@ static void parse_tolerate(struct vctx *v, json_t *j, struct policy_service *svc
         free(vals);
 }
 
+/* ---- workload certificates -------------------------------------------------------------- */
+
+/* A path of a service's certificate: the rules of files' paths, and no path used twice among
+ * the service's files and its certificate's paths. */
+static void cert_path(struct vctx *v, json_t *obj, const char *key, bool required,
+                      const struct policy_service *svc, char **ret)
+{
+        const struct policy_certificate *c = svc->certificate;
+        json_t *j = get(v, obj, key, required);
+        const char *s;
+        char esc[ESC_SIZE];
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, obj, key);
+        s = want_string(v, j);
+        if (s != NULL && !path_ok(s, false)) {
+                verr(v, false,
+                     "invalid path %s: expected an absolute path without empty, '.' or '..' "
+                     "components",
+                     ESC(s, esc));
+                s = NULL;
+        }
+        for (size_t k = 0; s != NULL && k < svc->n_files; k++) {
+                if (svc->files[k].path != NULL && strcmp(svc->files[k].path, s) == 0) {
+                        verr(v, false, "path %s is also the path of files[%zu]", ESC(s, esc), k);
+                        s = NULL;
+                }
+        }
+        if (s != NULL && ((c->key_path != NULL && strcmp(c->key_path, s) == 0) ||
+                          (c->cert_path != NULL && strcmp(c->cert_path, s) == 0))) {
+                verr(v, false, "path %s is used twice in certificate", ESC(s, esc));
+                s = NULL;
+        }
+        if (s != NULL) {
+                *ret = vdup(v, s);
+        }
+        pop(v);
+}
+
+/* The issuer of a workload certificate: an x509-ca secret of this policy that outlives it. */
+static void cert_issuer(struct vctx *v, json_t *obj, const struct policy *p,
+                        struct policy_certificate *c)
+{
+        const struct policy_secret *ca = policy_find_secret(p, c->issuer);
+        const char *kind;
+        char esc[ESC_SIZE];
+
+        push_key(v, obj, "issuer");
+        if (ca == NULL) {
+                verr(v, false, "'issuer' refers to undeclared secret %s", ESC(c->issuer, esc));
+        } else if (ca->kind != POLICY_SECRET_X509_CA && ca->kind != 0) {
+                kind = policy_secret_kind_name(ca->kind);
+                verr(v, false, "'issuer' must name an x509-ca secret of this policy; %s is %s%s",
+                     ESC(c->issuer, esc), kind != NULL ? "of kind " : "imported",
+                     kind != NULL ? kind : "");
+        }
+        pop(v);
+        if (ca != NULL && ca->kind == POLICY_SECRET_X509_CA &&
+            c->validity_days > ca->validity_days) {
+                push_key(v, obj, "validity_days");
+                verr(v, false,
+                     "impossible validity: %u days is longer than the %u days of its issuer %s, "
+                     "which the certificate would outlive",
+                     c->validity_days, ca->validity_days, ESC(c->issuer, esc));
+                pop(v);
+        }
+}
+
+/* certificate: {issuer, common_name, dns, ip, usage, validity_days, algorithm, key_path,
+ * cert_path, ca_path, chain}. The x509 secret helpers parse the shared keys into a scratch
+ * secret, so both read alike; only the defaults differ. */
+static void parse_certificate(struct vctx *v, json_t *obj, const struct policy *p,
+                              struct policy_service *svc)
+{
+        static const char *const keys[] = {"issuer",    "common_name",   "dns",       "ip",
+                                           "usage",     "validity_days", "algorithm", "key_path",
+                                           "cert_path", "ca_path",       "chain",     NULL};
+        struct policy_secret tmp = {.kind = POLICY_SECRET_X509};
+        struct policy_certificate *c;
+        json_t *j;
+
+        if (!want_object(v, obj) || (c = vcalloc(v, 1, sizeof(*c))) == NULL) {
+                return;
+        }
+        svc->certificate = c;
+        check_keys(v, obj, keys);
+        if (get(v, obj, "issuer", true) != NULL) {
+                pki_ref(v, obj, "issuer", &c->issuer);
+        }
+        pki_string(v, obj, "common_name", POLICY_COMMON_NAME_MAX, &c->common_name);
+        if (json_object_get(obj, "common_name") == NULL && svc->name != NULL) {
+                c->common_name = vdup(v, svc->name);
+        }
+        if ((j = json_object_get(obj, "dns")) != NULL) {
+                push_key(v, obj, "dns");
+                string_list(v, j, 0, POLICY_SAN_MAX, "DNS names", item_dns, true, false, &c->dns,
+                            &c->n_dns);
+                pop(v);
+        }
+        if ((j = json_object_get(obj, "ip")) != NULL) {
+                push_key(v, obj, "ip");
+                string_list(v, j, 0, POLICY_SAN_MAX, "IP addresses", item_ip, true, false, &c->ip,
+                            &c->n_ip);
+                pop(v);
+        }
+        parse_usage(v, obj, &tmp);
+        c->usage = json_object_get(obj, "usage") != NULL ? tmp.usage
+                                                         : POLICY_USAGE_SERVER | POLICY_USAGE_CLIENT;
+        parse_validity(v, obj, &tmp);
+        c->validity_days = json_object_get(obj, "validity_days") != NULL
+                               ? tmp.validity_days
+                               : POLICY_WORKLOAD_VALIDITY_DEFAULT;
+        parse_algorithm(v, obj, &tmp);
+        c->algorithm = tmp.algorithm;
+        c->chain = true;
+        if ((j = json_object_get(obj, "chain")) != NULL) {
+                push_key(v, obj, "chain");
+                if (!json_is_boolean(j)) {
+                        verr(v, false, "chain must be true or false, got %s", type_name(j));
+                } else {
+                        c->chain = json_is_true(j);
+                }
+                pop(v);
+        }
+        cert_path(v, obj, "key_path", true, svc, &c->key_path);
+        cert_path(v, obj, "cert_path", true, svc, &c->cert_path);
+        cert_path(v, obj, "ca_path", false, svc, &c->ca_path);
+        if (c->issuer != NULL) {
+                cert_issuer(v, obj, p, c);
+        }
+}
+
 static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t idx)
 {
         static const char *const keys[] = {
             "name",  "command", "environment", "passthrough_env", "working_dir",
-            "files", "volumes", "attestation", "tolerate",        NULL};
+            "files", "volumes", "attestation", "tolerate",        "certificate", NULL};
         struct policy_service *svc = &p->services[idx];
         json_t *j;
         const char *s;
@@ -2263,6 +2641,12 @@ static void parse_service(struct vctx *v, json_t *obj, struct policy *p, size_t 
         if ((j = get(v, obj, "volumes", false)) != NULL) {
                 push_key(v, obj, "volumes");
                 parse_mounts(v, j, p, svc);
+                pop(v);
+        }
+        if ((j = get(v, obj, "certificate", false)) != NULL) {
+                /* After files: its paths must not be theirs. */
+                push_key(v, obj, "certificate");
+                parse_certificate(v, j, p, svc);
                 pop(v);
         }
         if ((j = get(v, obj, "attestation", true)) != NULL) {
@@ -2659,10 +3043,33 @@ static void parse_board(struct vctx *v, json_t *root, struct policy *p)
         pop(v);
 }
 
+/* namespace: {create: [KEYID...]} (docs/policy.md, "Namespaces"). */
+static void parse_namespace(struct vctx *v, json_t *root, struct policy *p)
+{
+        static const char *const keys[] = {"create", NULL};
+        json_t *j = get(v, root, "namespace", false), *l;
+
+        if (j == NULL) {
+                return;
+        }
+        push_key(v, root, "namespace");
+        if (want_object(v, j) && (p->ns = vcalloc(v, 1, sizeof(*p->ns))) != NULL) {
+                check_keys(v, j, keys);
+                if ((l = get(v, j, "create", false)) != NULL) {
+                        push_key(v, j, "create");
+                        string_list(v, l, 0, POLICY_NAMESPACE_CREATE_MAX, "key ids", item_key_id,
+                                    true, true, &p->ns->create_ids, &p->ns->n_create_ids);
+                        pop(v);
+                }
+        }
+        pop(v);
+}
+
 static void validate(struct vctx *v, json_t *root, struct policy *p)
 {
-        static const char *const keys[] = {"name",     "predecessor", "access",  "board",
-                                           "services", "secrets",     "volumes", NULL};
+        static const char *const keys[] = {"name",    "predecessor", "access",    "board",
+                                           "services", "secrets",    "volumes",   "namespace",
+                                           NULL};
 
         if (!json_is_object(root)) {
                 verr(v, false, "expected a mapping at the top level, got %s", type_name(root));
@@ -2673,6 +3080,7 @@ static void validate(struct vctx *v, json_t *root, struct policy *p)
         parse_predecessor(v, root, p);
         parse_access(v, root, p);
         parse_board(v, root, p);
+        parse_namespace(v, root, p);
         /* Secrets first: placeholders in services are checked against their names. */
         parse_secrets(v, root, p);
         /* Volumes before services, whose mounts name them. */
@@ -2864,6 +3272,17 @@ static void service_done(struct policy_service *s)
                 free(s->mounts[i].path);
         }
         free(s->mounts);
+        if (s->certificate != NULL) {
+                struct policy_certificate *c = s->certificate;
+                free(c->issuer);
+                free(c->common_name);
+                free_strv(c->dns, c->n_dns);
+                free_strv(c->ip, c->n_ip);
+                free(c->key_path);
+                free(c->cert_path);
+                free(c->ca_path);
+                free(c);
+        }
 }
 
 static void brule_done(struct policy_board_rule *r)
@@ -2913,6 +3332,9 @@ struct policy *policy_free(struct policy *p)
                 free(s->common_name);
                 free_strv(s->dns, s->n_dns);
                 free_strv(s->ip, s->n_ip);
+                free_strv(s->export_to, s->n_export_to);
+                free(s->import_policy);
+                free(s->import_secret);
         }
         free(p->secrets);
         for (size_t i = 0; p->volumes != NULL && i < p->n_volumes; i++) {
@@ -2920,6 +3342,10 @@ struct policy *policy_free(struct policy *p)
         }
         free(p->volumes);
         board_free(p->board);
+        if (p->ns != NULL) {
+                free_strv(p->ns->create_ids, p->ns->n_create_ids);
+                free(p->ns);
+        }
         free(p);
         return NULL;
 }
@@ -3008,6 +3434,28 @@ static cf_status strv_json(char *const *v, size_t n, json_t **ret)
         }
         *ret = TAKE_PTR(a);
         return CF_OK;
+}
+
+/* The SAN lists and extended key usages of a certificate (x509 secrets, service
+ * certificates) into o: "dns", "ip" and "usage". */
+static cf_status names_usage_json(json_t *o, char *const *dns, size_t n_dns, char *const *ip,
+                                  size_t n_ip, unsigned usage)
+{
+        CF_CLEANUP(json_decrefp) json_t *u = json_array();
+        json_t *tmp = NULL;
+
+        ENSURE(u != NULL, CF_E_NOMEM);
+        TRY(strv_json(dns, n_dns, &tmp));
+        TRY(jset(o, "dns", tmp));
+        TRY(strv_json(ip, n_ip, &tmp));
+        TRY(jset(o, "ip", tmp));
+        if (usage & POLICY_USAGE_SERVER) {
+                TRY(jappend(u, json_string("server")));
+        }
+        if (usage & POLICY_USAGE_CLIENT) {
+                TRY(jappend(u, json_string("client")));
+        }
+        return jset(o, "usage", TAKE_PTR(u));
 }
 
 /* Sets key to the list when the rule has it (n > 0). */
@@ -3109,6 +3557,29 @@ static cf_status rule_json(const struct policy_rule *r, json_t **ret)
         return CF_OK;
 }
 
+/* A service's certificate, in the document's shape (defaults written out). */
+static cf_status certificate_json(const struct policy_certificate *c, json_t **ret)
+{
+        CF_CLEANUP(json_decrefp) json_t *o = json_object();
+
+        ENSURE(o != NULL, CF_E_NOMEM);
+        ENSURE(c->algorithm >= POLICY_ALG_ED25519 && (size_t)c->algorithm < KEY_ALGS_N,
+               CF_E_INTERNAL);
+        TRY(jset(o, "issuer", json_string(c->issuer)));
+        TRY(jset(o, "common_name", json_string(c->common_name)));
+        TRY(names_usage_json(o, c->dns, c->n_dns, c->ip, c->n_ip, c->usage));
+        TRY(jset(o, "validity_days", json_integer(c->validity_days)));
+        TRY(jset(o, "algorithm", json_string(key_algs[c->algorithm])));
+        TRY(jset(o, "key_path", json_string(c->key_path)));
+        TRY(jset(o, "cert_path", json_string(c->cert_path)));
+        if (c->ca_path != NULL) {
+                TRY(jset(o, "ca_path", json_string(c->ca_path)));
+        }
+        TRY(jset(o, "chain", json_boolean(c->chain)));
+        *ret = TAKE_PTR(o);
+        return CF_OK;
+}
+
 static cf_status service_json(const struct policy_service *s, json_t **ret)
 {
         CF_CLEANUP(json_decrefp) json_t *o = json_object();
@@ -3164,6 +3635,10 @@ static cf_status service_json(const struct policy_service *s, json_t **ret)
                 TRY(jappend(tol, json_string("outdated_tcb")));
         }
         TRY(jset(o, "tolerate", TAKE_PTR(tol)));
+        if (s->certificate != NULL) {
+                TRY(certificate_json(s->certificate, &tmp));
+                TRY(jset(o, "certificate", tmp));
+        }
         *ret = TAKE_PTR(o);
         return CF_OK;
 }
@@ -3189,22 +3664,27 @@ static cf_status pki_json(const struct policy_secret *s, json_t *o, json_t **ret
         }
         TRY(jset(o, "validity_days", json_integer((json_int_t)s->validity_days)));
         if (s->kind == POLICY_SECRET_X509) {
-                json_t *tmp = NULL;
-                CF_CLEANUP(json_decrefp) json_t *usage = json_array();
-                ENSURE(usage != NULL, CF_E_NOMEM);
-                TRY(strv_json(s->dns, s->n_dns, &tmp));
-                TRY(jset(o, "dns", tmp));
-                TRY(strv_json(s->ip, s->n_ip, &tmp));
-                TRY(jset(o, "ip", tmp));
-                if (s->usage & POLICY_USAGE_SERVER) {
-                        TRY(jappend(usage, json_string("server")));
-                }
-                if (s->usage & POLICY_USAGE_CLIENT) {
-                        TRY(jappend(usage, json_string("client")));
-                }
-                TRY(jset(o, "usage", TAKE_PTR(usage)));
+                TRY(names_usage_json(o, s->dns, s->n_dns, s->ip, s->n_ip, s->usage));
         }
         *ret = json_incref(o);
+        return CF_OK;
+}
+
+/* rotate, renew_before_days and export, when the document can have them. */
+static cf_status lifecycle_json(const struct policy_secret *s, json_t *o)
+{
+        json_t *tmp = NULL;
+
+        if (s->rotate > 0) {
+                TRY(jset(o, "rotate", json_integer((json_int_t)s->rotate)));
+        }
+        if (s->kind == POLICY_SECRET_X509_CA || s->kind == POLICY_SECRET_X509) {
+                TRY(jset(o, "renew_before_days", json_integer((json_int_t)s->renew_before_days)));
+        }
+        if (s->n_export_to > 0) {
+                TRY(strv_json(s->export_to, s->n_export_to, &tmp));
+                TRY(jset(o, "export", tmp));
+        }
         return CF_OK;
 }
 
@@ -3213,9 +3693,22 @@ static cf_status secret_json(const struct policy_secret *s, json_t **ret)
         CF_CLEANUP(json_decrefp) json_t *o = json_object();
 
         ENSURE(o != NULL, CF_E_NOMEM);
-        ENSURE(s->kind >= POLICY_SECRET_ASCII && s->kind <= POLICY_SECRET_KIND_MAX, CF_E_INTERNAL);
         TRY(jset(o, "name", json_string(s->name)));
+        if (s->kind == POLICY_SECRET_IMPORT) {
+                json_t *imp = json_pack("{s:s, s:s}", "policy", s->import_policy, "secret",
+                                        s->import_secret);
+                if (imp != NULL && s->import_digest[0] != '\0' &&
+                    json_object_set_new(imp, "digest", json_string(s->import_digest)) != 0) {
+                        json_decref(imp);
+                        imp = NULL;
+                }
+                TRY(jset(o, "import", imp));
+                *ret = TAKE_PTR(o);
+                return CF_OK;
+        }
+        ENSURE(s->kind >= POLICY_SECRET_ASCII && s->kind <= POLICY_SECRET_KIND_MAX, CF_E_INTERNAL);
         TRY(jset(o, "kind", json_string(secret_kinds[s->kind])));
+        TRY(lifecycle_json(s, o));
         if (s->kind > POLICY_SECRET_BINARY) {
                 return pki_json(s, o, ret);
         }
@@ -3321,6 +3814,13 @@ cf_status policy_to_json(const struct policy *p, json_t **ret)
                 TRY(board_json(p->board, &tmp));
                 TRY(jset(o, "board", tmp));
         }
+        if (p->ns != NULL) {
+                json_t *ns = json_object();
+                ENSURE(ns != NULL, CF_E_NOMEM);
+                TRY(jset(o, "namespace", ns));
+                TRY(strv_json(p->ns->create_ids, p->ns->n_create_ids, &tmp));
+                TRY(jset(ns, "create", tmp));
+        }
         for (size_t i = 0; i < p->n_services; i++) {
                 TRY(service_json(&p->services[i], &tmp));
                 TRY(jappend(services, tmp));
@@ -3335,9 +3835,17 @@ cf_status policy_to_json(const struct policy *p, json_t **ret)
                 json_t *vols = json_array();
                 TRY(jset(o, "volumes", vols));
                 for (size_t i = 0; i < p->n_volumes; i++) {
-                        TRY(jappend(vols,
-                                    json_pack("{s:s, s:s}", "name", p->volumes[i].name, "rollback",
-                                              volume_rollbacks[p->volumes[i].rollback])));
+                        const struct policy_volume *pv = &p->volumes[i];
+                        json_t *vj = json_pack("{s:s, s:s, s:s}", "name", pv->name, "rollback",
+                                               volume_rollbacks[pv->rollback], "freshness",
+                                               volume_freshnesses[pv->freshness]);
+                        if (vj != NULL && pv->freshness == POLICY_VOLUME_BATCHED &&
+                            json_object_set_new(vj, "batched_window_ms",
+                                                json_integer(pv->batched_window_ms)) != 0) {
+                                json_decref(vj);
+                                vj = NULL;
+                        }
+                        TRY(jappend(vols, vj));
                 }
         }
         *ret = TAKE_PTR(o);

@@ -74,8 +74,11 @@ enum policy_secret_kind {
         POLICY_SECRET_PUBLIC_KEY,  /* the public half of the private-key secret `of` */
         POLICY_SECRET_X509_CA,     /* a CA certificate and its key: self-signed or by `issuer` */
         POLICY_SECRET_X509,        /* a leaf certificate and its key, issued by `issuer` */
+        /* Not a document kind: a secret declared with `import` (no `kind`), which takes the
+         * exporter's kind; only cofferd can resolve it (docs/policy.md, "Sharing secrets"). */
+        POLICY_SECRET_IMPORT,
 };
-#define POLICY_SECRET_KIND_MAX POLICY_SECRET_X509
+#define POLICY_SECRET_KIND_MAX POLICY_SECRET_X509 /* the last kind a document may name */
 
 /* Limits and defaults of key and certificate secrets (docs/policy.md, "Secrets"). */
 #define POLICY_SAN_MAX               64    /* entries of dns, and of ip, per certificate */
@@ -87,6 +90,10 @@ enum policy_secret_kind {
 #define POLICY_X509_VALIDITY_DEFAULT 365
 #define POLICY_USAGE_SERVER          1u /* extendedKeyUsage serverAuth */
 #define POLICY_USAGE_CLIENT          2u /* extendedKeyUsage clientAuth */
+
+/* Versions, renewal and sharing (docs/policy.md, "Versions and rotation", "Sharing secrets"). */
+#define POLICY_ROTATE_MAX  1000000000 /* largest `rotate` generation */
+#define POLICY_EXPORTS_MAX 64         /* entries of one secret's `export` list */
 
 /* Key algorithms of private-key, x509-ca and x509 secrets (default p256). */
 enum policy_key_alg {
@@ -122,7 +129,26 @@ struct policy_secret {
         /* x509-ca, derived (not in the document): the longest chain of x509-ca secrets of the
          * policy below this one, which is its certificate's pathLenConstraint. */
         int path_len;
+
+        /* Generated kinds (not explicit values, not public-key, not imports): the generation;
+         * an update that changes it makes a new value and keeps the old one as `previous`. */
+        uint32_t rotate;
+        /* x509-ca, x509: re-issue (same key) when fewer days than this remain; 0 = never.
+         * Default: validity_days / 3, at least 1. */
+        uint32_t renew_before_days;
+        /* Policies that may import this secret: names, or "ns/" "*" for any policy under ns. */
+        char **export_to;
+        size_t n_export_to;
+        /* POLICY_SECRET_IMPORT only: the exporter's policy and secret names, and the
+         * exporter's document digest it is pinned to (lower-case hex, "" when not pinned). */
+        char *import_policy;
+        char *import_secret;
+        char import_digest[65];
 };
+
+/* True when sec's `export` list names the policy `importer` (exactly, or through a
+ * namespace entry "ns/" "*" with importer under ns). False for NULL arguments. */
+bool policy_export_allows(const struct policy_secret *sec, const char *importer);
 
 /* How a placeholder renders its secret: $$coffer:NAME$$ or $$coffer:NAME:ENCODING$$.
  * ENCODING is a base encoding, optionally followed by ":json", or "json" alone (the default
@@ -142,16 +168,21 @@ enum policy_enc {
 
 struct policy_encoding {
         enum policy_enc base;
-        bool json; /* JSON-string-escape the result (no quotes) */
+        bool json;     /* JSON-string-escape the result (no quotes) */
+        bool previous; /* "previous" qualifier: the secret's previous version */
 };
 
 /* Splits a placeholder reference "NAME" or "NAME:ENCODING" (what policy_substitute passes to
  * its lookup callback) into the secret name (a NUL-terminated copy into name) and the parsed
- * encoding. CF_E_MALFORMED for a bad name or an unknown encoding. */
+ * encoding. ENCODING may start with the qualifier "previous" ("previous", "previous:pem",
+ * "previous:json"), which sets ret->previous. CF_E_MALFORMED for a bad name or an unknown
+ * encoding. */
 CF_FN policy_placeholder_split(const char *ref, char name[static POLICY_SECRET_NAME_MAX + 1],
                                struct policy_encoding *ret);
 
-/* True when an encoding can render a secret of that kind (base and JSON form). */
+/* True when an encoding can render a secret of that kind (base and JSON form). Every
+ * encoding fits POLICY_SECRET_IMPORT: the parser cannot know the exporter's kind, cofferd
+ * checks it when the importer is stored and at activation. */
 bool policy_encoding_fits(enum policy_secret_kind kind, enum policy_enc base);
 
 /* The document's name of a kind ("private-key"), or NULL when out of range. */
@@ -262,14 +293,44 @@ enum policy_volume_rollback {
         POLICY_VOLUME_REINITIALIZABLE, /* an unexpected tag may be replaced by a new volume */
         POLICY_VOLUME_EPHEMERAL,       /* no freshness: any tag is accepted */
 };
+/* How tag changes reach cofferd (docs/formats/volume.md "Freshness"). */
+enum policy_volume_freshness {
+        POLICY_VOLUME_STRICT = 1, /* every fsync waits until cofferd holds the new tag */
+        POLICY_VOLUME_BATCHED,    /* fsync is local; cofferd learns the tag within a window */
+};
+#define POLICY_VOLUME_WINDOW_MIN_MS     10u
+#define POLICY_VOLUME_WINDOW_MAX_MS     1000u
+#define POLICY_VOLUME_WINDOW_DEFAULT_MS 100u
 struct policy_volume {
         char *name; /* [A-Za-z0-9][A-Za-z0-9._-]{0,63}, unique */
         enum policy_volume_rollback rollback;
+        enum policy_volume_freshness freshness; /* default strict */
+        uint32_t batched_window_ms; /* batched only: WINDOW_MIN_MS..WINDOW_MAX_MS, default 100 */
 };
 /* A service mounts a volume at an absolute path. */
 struct policy_mount {
         char *volume;
         char *path;
+};
+
+/* A service's workload certificate (docs/policy.md, "Workload certificates"): cofferd issues
+ * it at activation, signed by `issuer`, for the key of the CSR coffer-run sends; the private
+ * key never leaves the workload. Every field but the paths says what the certificate holds. */
+#define POLICY_WORKLOAD_VALIDITY_DEFAULT 30
+struct policy_certificate {
+        char *issuer;      /* an x509-ca secret of the same policy */
+        char *common_name; /* default: the service name */
+        char **dns;        /* SAN DNS names, as written */
+        size_t n_dns;
+        char **ip; /* SAN IP addresses, as written */
+        size_t n_ip;
+        unsigned usage;                /* POLICY_USAGE_* bits, never 0; default both */
+        uint32_t validity_days;        /* default 30, at most the issuer's */
+        enum policy_key_alg algorithm; /* of the workload's key; default p256 */
+        char *key_path;                /* where coffer-run writes the private key (0400) */
+        char *cert_path;               /* the certificate, then its chain when chain */
+        char *ca_path;                 /* the root CA certificate; NULL when absent */
+        bool chain; /* cert_path also holds the issuers up to, not including, the root */
 };
 
 struct policy_service {
@@ -290,6 +351,7 @@ struct policy_service {
         bool tolerate_simulation;
         bool tolerate_debug;
         bool tolerate_outdated_tcb;
+        struct policy_certificate *certificate; /* NULL when the service has none */
 };
 
 /* ---- boards (docs/policy.md, "Boards") --------------------------------------------------- */
@@ -331,6 +393,14 @@ struct policy_board_rule {
         size_t n_items;
 };
 
+/* A namespace: creating NAME/... needs a key of create, or (create empty) the board's
+ * approval, or (no board either) a key of access.update. */
+#define POLICY_NAMESPACE_CREATE_MAX 64
+struct policy_namespace {
+        char **create_ids; /* lower-case hex key ids; may be empty */
+        size_t n_create_ids;
+};
+
 /* Who must approve a change of the policy (create, update, delete). */
 struct policy_board {
         struct policy_member *members;
@@ -356,6 +426,9 @@ struct policy {
         size_t n_volumes;
         /* NULL when the document has no board: then access.update governs changes as before. */
         struct policy_board *board;
+        /* namespace: who may create policies strictly under this name (docs/policy.md,
+         * "Namespaces"); NULL when the document has no namespace key. */
+        struct policy_namespace *ns;
 };
 
 /* ---- API ------------------------------------------------------------------------------- */
@@ -387,6 +460,8 @@ bool policy_service_name_valid(const char *name);
 const struct policy_service *policy_find_service(const struct policy *p, const char *name);
 const struct policy_volume *policy_find_volume(const struct policy *p, const char *name);
 const char *policy_volume_rollback_name(enum policy_volume_rollback r);
+/* "strict" or "batched"; NULL for a value outside the enum. */
+const char *policy_volume_freshness_name(enum policy_volume_freshness f);
 const struct policy_secret *policy_find_secret(const struct policy *p, const char *name);
 
 /* True when key_id (lower-case hex) is in the read or update list. */
@@ -466,11 +541,22 @@ bool policy_service_evaluate(const struct policy_service *svc, enum attest_platf
 /* One offline approval (or veto) of a policy version, as parsed from an approval file. The
  * signature is not verified by the parser: policy_board_evaluate verifies it over the
  * statement the caller expects. */
+/* The verdict of an approval statement. "delete" approves the deletion of the policy: the
+ * statement's digest is then the deletion digest (policy_deletion_digest) and its
+ * predecessor the digest of the version deleted. */
+enum policy_verdict {
+        POLICY_VERDICT_APPROVE = 1, /* "approve" */
+        POLICY_VERDICT_VETO,        /* "veto": blocks the change (a version or a deletion) */
+        POLICY_VERDICT_DELETE,      /* "delete" */
+};
+#define POLICY_DELETION_DOMAIN "coffer-policy-deleted-v1"
+
 struct policy_approval {
         char *policy;         /* a valid policy name */
         char digest[65];      /* lower-case hex SHA-256 of the approved document */
         char predecessor[65]; /* lower-case hex; "" when the statement names null */
-        bool veto;            /* the verdict: false "approve", true "veto" */
+        bool veto;            /* the verdict is "veto" (kept for callers of the first format) */
+        enum policy_verdict verdict;
         struct cf_pkey *key;  /* the signer's public key (Ed25519, P-256 or P-384) */
         uint8_t *sig;
         size_t sig_size;
@@ -531,6 +617,63 @@ bool policy_board_evaluate(const struct policy_board *b, const char *policy, con
                            const char *predecessor, struct policy_approval *const *approvals,
                            size_t n, const char *const *attested_services, size_t n_services,
                            struct attest_checks *out);
+
+/* The digest of the deletion of the version whose digest is predecessor (64 lower-case
+ * hex digits): lower-case hex SHA-256(POLICY_DELETION_DOMAIN || predecessor), as cofferd
+ * records it and as "delete" statements name it. CF_E_INVALID_ARG for a malformed
+ * predecessor. */
+CF_FN policy_deletion_digest(const char *predecessor, char out[static 65]);
+
+/* The digest a board approves to release secret of the version predecessor to the person
+ * whose key id is recipient (coffer secret release, docs/formats/approval.md):
+ * lower-case hex SHA-256(POLICY_RELEASE_DOMAIN || predecessor || "\n" || secret || "\n" ||
+ * recipient). Approvals name it with the verdict "approve" and predecessor as predecessor.
+ * CF_E_INVALID_ARG unless predecessor and recipient are 64 lower-case hex digits and secret a
+ * name without newlines. */
+#define POLICY_RELEASE_DOMAIN "coffer-secret-release-v1"
+CF_FN policy_release_digest(const char *predecessor, const char *secret, const char *recipient,
+                            char out[static 65]);
+
+/* The statement of policy_approval_statement with any verdict ("approve", "veto" or
+ * "delete"). CF_E_INVALID_ARG for an unknown verdict and as policy_approval_statement. */
+CF_FN policy_approval_statement_verdict(const char *policy, const char *digest,
+                                        const char *predecessor, enum policy_verdict verdict,
+                                        struct cf_buf *out);
+
+/* policy_approval_sign with any verdict. */
+CF_FN policy_approval_sign_verdict(const struct cf_pkey *key, const char *policy,
+                                   const char *digest, const char *predecessor,
+                                   enum policy_verdict verdict, struct cf_buf *out_json);
+
+/* The verdict of an attested program member ("policy/service"), which cofferd accepts only
+ * after the program's evidence satisfied that service's rules. */
+struct policy_service_vote {
+        const char *service;
+        bool veto;
+};
+
+/* What a decision found, for callers that report progress (online proposals). */
+struct policy_board_outcome {
+        bool approved[POLICY_BOARD_MEMBERS_MAX]; /* members whose approval counts */
+        bool vetoed;                             /* a member of the veto list vetoed */
+        bool met;                                /* the rule is met (vetoes aside) */
+};
+
+/* The general form of policy_board_evaluate: deletion selects which verdict approves
+ * ("delete" instead of "approve"; an approval with the other verdict is ignored), and
+ * attested programs may veto as well as approve (votes; a program that vetoes counts like a
+ * person who vetoed). Checks and fail-closed rules are those of policy_board_evaluate. ret
+ * (may be NULL) receives the tally even when the result is false, except when a check could
+ * not be recorded or an argument is invalid (then it is zeroed). */
+bool policy_board_decide(const struct policy_board *b, const char *policy, const char *digest,
+                         const char *predecessor, bool deletion,
+                         struct policy_approval *const *approvals, size_t n,
+                         const struct policy_service_vote *votes, size_t n_votes,
+                         struct attest_checks *out, struct policy_board_outcome *ret);
+
+/* Appends what the rule still needs given the members in approved ("met" when nothing):
+ * unmet members by name, "at_least K of [...]" with K the number still missing. */
+CF_FN policy_board_needs(const struct policy_board *b, const bool *approved, struct cf_buf *out);
 
 /* Appends a human-readable form of a rule ("at_least 2 of [alice, bob, ci]") to out. */
 CF_FN policy_board_rule_format(const struct policy_board *b, const struct policy_board_rule *r,

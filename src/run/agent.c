@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/codec.h"
@@ -25,6 +26,13 @@
 struct volume {
         char name[65];
         char token[65];
+        bool batched;
+        int64_t delay_ms;    /* batched: a quarter of the window, between two sends */
+        bool pending;        /* batched: an advance to send */
+        char tag[65];        /* its tag */
+        uint64_t generation; /* its generation */
+        int64_t due_ms;      /* when to send it (monotonic) */
+        int64_t last_ms;     /* the last send */
 };
 
 static pid_t g_child = -1;
@@ -46,9 +54,9 @@ bool agent_needed(json_t *bundle)
 static bool shield_lib(char *out, size_t out_size)
 {
         const char *env = secure_getenv("COFFER_SHIELD_LIB");
-        static const char *const rel[] = { "/../shield/preload/libcoffer-shield.so",
-                                           "/../lib/coffer/libcoffer-shield.so",
-                                           "/libcoffer-shield.so" };
+        static const char *const rel[] = {"/../shield/preload/libcoffer-shield.so",
+                                          "/../lib/coffer/libcoffer-shield.so",
+                                          "/libcoffer-shield.so"};
         char exe[PATH_MAX];
         ssize_t n;
 
@@ -89,16 +97,23 @@ static int configure(const struct agent_args *a, json_t *bundle, json_t **ret_co
         }
         json_array_foreach(list, i, v)
         {
-                const char *name = NULL, *path = NULL, *rollback = NULL, *key = NULL,
-                           *token = NULL;
-                json_t *tags = NULL;
+                const char *name = NULL, *path = NULL, *rollback = NULL, *key = NULL, *token = NULL,
+                           *freshness = "strict";
+                json_t *tags = NULL, *gen = NULL, *item;
+                json_int_t window = 100;
+                int reset = 0;
                 char backing[PATH_MAX];
                 struct stat st;
 
-                if (json_unpack(v, "{s:s, s:s, s:s, s:s, s:s, s:o}", "name", &name, "path", &path,
-                                "rollback", &rollback, "key", &key, "token", &token,
-                                "expected_tags", &tags) != 0 ||
-                    strlen(name) >= sizeof(vols[i].name) || strlen(token) != 64) {
+                if (json_unpack(v, "{s:s, s:s, s:s, s:s, s:s, s:o, s?s, s?I, s?o, s?b}", "name",
+                                &name, "path", &path, "rollback", &rollback, "key", &key, "token",
+                                &token, "expected_tags", &tags, "freshness", &freshness,
+                                "batched_window_ms", &window, "generation", &gen, "reset",
+                                &reset) != 0 ||
+                    strlen(name) >= sizeof(vols[i].name) || strlen(token) != 64 ||
+                    (strcmp(freshness, "strict") != 0 && strcmp(freshness, "batched") != 0) ||
+                    window < 10 || window > 1000 ||
+                    (gen != NULL && (!json_is_integer(gen) || json_integer_value(gen) < 0))) {
                         json_decref(cfg);
                         fprintf(stderr, "coffer-run: cofferd sent a malformed volume\n");
                         return 125;
@@ -114,42 +129,62 @@ static int configure(const struct agent_args *a, json_t *bundle, json_t **ret_co
                  * shield (a static binary, an exec'd helper) would write plaintext there. */
                 if (stat(path, &st) == 0) {
                         json_decref(cfg);
-                        fprintf(stderr, "coffer-run: the volume mount point '%s' exists on the "
-                                "host; it must not (plaintext could reach it)\n", path);
+                        fprintf(stderr,
+                                "coffer-run: the volume mount point '%s' exists on the "
+                                "host; it must not (plaintext could reach it)\n",
+                                path);
                         return 125;
                 }
+                memset(&vols[i], 0, sizeof(vols[i]));
                 snprintf(vols[i].name, sizeof(vols[i].name), "%s", name);
                 snprintf(vols[i].token, sizeof(vols[i].token), "%s", token);
-                json_array_append_new(
-                        cfg, json_pack("{s:s, s:s, s:s, s:O, s:b, s:b}", "mount", path, "backing",
-                                       backing, "key", key, "expected_tags", tags,
-                                       "accept_any_tag", strcmp(rollback, "protected") != 0,
-                                       "create", json_array_size(tags) == 0 ||
-                                                         strcmp(rollback, "protected") != 0));
+                vols[i].batched = strcmp(freshness, "batched") == 0;
+                vols[i].delay_ms = window / 4;
+                /* protected: the tag must be expected; reinitializable: also, but a deleted
+                 * volume starts empty and a reset at cofferd wipes it; ephemeral: any tag. */
+                item = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:b, s:b, s:s}", "mount", path,
+                                 "backing", backing, "key", key, "expected_tags", tags,
+                                 "accept_any_tag", strcmp(rollback, "ephemeral") == 0,
+                                 "accept_empty", strcmp(rollback, "reinitializable") == 0, "reset",
+                                 reset && json_array_size(tags) == 0, "create",
+                                 json_array_size(tags) == 0 || strcmp(rollback, "protected") != 0,
+                                 "freshness", freshness);
+                if (item != NULL && vols[i].batched) {
+                        json_object_set_new(item, "window_ms", json_integer(window));
+                }
+                if (item != NULL && gen != NULL) {
+                        json_object_set(item, "generation", gen);
+                }
+                json_array_append_new(cfg, item);
         }
         *ret_n = i;
         *ret_config = json_pack("{s:o}", "volumes", cfg);
         return *ret_config ? 0 : 125;
 }
 
-/* One request from the shield: "prepare|commit INDEX TAG" → cofferd. */
-static bool relay(const struct agent_args *a, struct cf_client **c, const struct volume *vols,
-                  size_t n, const char *line)
+static int64_t mono_ms(void)
 {
-        char verb[16], tag[65], path[800], enc[600];
-        unsigned long idx;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Sends one tag change of volume idx to cofferd: verb is prepare, commit or advance. */
+static bool send_tag(const struct agent_args *a, struct cf_client **c, const struct volume *vols,
+                     size_t idx, const char *verb, const char *tag, uint64_t generation)
+{
+        char path[800], enc[600];
         struct cf_http_response r;
         json_t *req;
         char *body;
         bool ok = false;
 
-        if (sscanf(line, "%15s %lu %64s", verb, &idx, tag) != 3 || idx >= n ||
-            (strcmp(verb, "prepare") != 0 && strcmp(verb, "commit") != 0) ||
-            strlen(tag) != 64 || !cf_ok(cf_client_encode_name(a->policy, enc, sizeof(enc)))) {
+        if (!cf_ok(cf_client_encode_name(a->policy, enc, sizeof(enc)))) {
                 return false;
         }
         snprintf(path, sizeof(path), "/v1/volumes/%s/%s/tag", enc, vols[idx].name);
-        req = json_pack("{s:s, s:s}", "token", vols[idx].token, verb, tag);
+        req = json_pack("{s:s, s:s, s:I}", "token", vols[idx].token, verb, tag, "generation",
+                        (json_int_t)generation);
         body = req ? json_dumps(req, JSON_COMPACT) : NULL;
         json_decref(req);
         if (body == NULL) {
@@ -162,8 +197,7 @@ static bool relay(const struct agent_args *a, struct cf_client **c, const struct
                         break;
                 }
                 cf_http_response_init(&r);
-                s = cf_client_request(*c, "POST", path, "application/json", cf_slice_str(body),
-                                      &r);
+                s = cf_client_request(*c, "POST", path, "application/json", cf_slice_str(body), &r);
                 ok = cf_ok(s) && r.status == 200;
                 if (!cf_ok(s)) {
                         /* cofferd closes idle connections: connect again once. */
@@ -183,16 +217,111 @@ static bool relay(const struct agent_args *a, struct cf_client **c, const struct
         return ok;
 }
 
-static void serve(const struct agent_args *a, struct cf_client *c, int fd,
-                  const struct volume *vols, size_t n)
+/* Parses "VERB INDEX TAG GEN". */
+static bool parse_request(const char *line, size_t n, char verb[16], size_t *ret_idx, char tag[65],
+                          uint64_t *ret_gen)
+{
+        char num[24], gen[24];
+        uint64_t idx;
+
+        if (sscanf(line, "%15s %23s %64s %23s", verb, num, tag, gen) != 4 || strlen(tag) != 64 ||
+            strspn(tag, "0123456789abcdef") != 64 || !cf_ok(cf_parse_u64(num, 0, n - 1, &idx)) ||
+            !cf_ok(cf_parse_u64(gen, 0, INT64_MAX, ret_gen))) {
+                return false;
+        }
+        *ret_idx = (size_t)idx;
+        return true;
+}
+
+/* Batched: sends every pending advance that is due (all of them when flush is true) and
+ * acknowledges each one cofferd recorded. A failed send stays pending and is retried. */
+static void send_due(const struct agent_args *a, struct cf_client **c, int fd, struct volume *vols,
+                     size_t n, bool flush)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct volume *v = &vols[i];
+                char ack[64];
+                int k;
+
+                if (!v->pending || (!flush && mono_ms() < v->due_ms)) {
+                        continue;
+                }
+                v->last_ms = mono_ms();
+                if (!send_tag(a, c, vols, i, "advance", v->tag, v->generation)) {
+                        v->due_ms = v->last_ms + (v->delay_ms > 0 ? v->delay_ms : 1);
+                        if (flush) {
+                                v->pending = false; /* the program is gone: give up */
+                        }
+                        continue;
+                }
+                v->pending = false;
+                k = snprintf(ack, sizeof(ack), "ack %zu %llu\n", i,
+                             (unsigned long long)v->generation);
+                cf_ignore(cf_write_all(fd, ack, (size_t)k));
+        }
+}
+
+/* One line from the shield. Strict requests are relayed at once and answered ok|error;
+ * batched advances are coalesced per volume (the newest wins) and sent when due. */
+static void handle(const struct agent_args *a, struct cf_client **c, int fd, struct volume *vols,
+                   size_t n, const char *line)
+{
+        char verb[16], tag[65];
+        size_t idx;
+        uint64_t gen;
+        bool ok;
+
+        if (!parse_request(line, n, verb, &idx, tag, &gen)) {
+                cf_ignore(cf_write_all(fd, "error\n", 6));
+                return;
+        }
+        if (strcmp(verb, "advance") == 0 && vols[idx].batched) {
+                struct volume *v = &vols[idx];
+                if (!v->pending || gen > v->generation) {
+                        memcpy(v->tag, tag, sizeof(v->tag));
+                        v->generation = gen;
+                }
+                if (!v->pending) {
+                        int64_t earliest = v->last_ms + v->delay_ms;
+                        int64_t now = mono_ms();
+                        v->due_ms = earliest > now ? earliest : now;
+                        v->pending = true;
+                }
+                return;
+        }
+        ok = (strcmp(verb, "prepare") == 0 || strcmp(verb, "commit") == 0) &&
+             send_tag(a, c, vols, idx, verb, tag, gen);
+        cf_ignore(cf_write_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6));
+}
+
+static void serve(const struct agent_args *a, struct cf_client *c, int fd, struct volume *vols,
+                  size_t n)
 {
         char buf[AGENT_LINE_MAX];
         size_t used = 0;
 
         for (;;) {
-                ssize_t got = read(fd, buf + used, sizeof(buf) - 1 - used);
+                int64_t wait = -1, now = mono_ms();
+                struct pollfd p = {fd, POLLIN, 0};
+                ssize_t got;
                 char *nl;
+                int r;
 
+                for (size_t i = 0; i < n; i++) {
+                        if (vols[i].pending) {
+                                int64_t d = vols[i].due_ms > now ? vols[i].due_ms - now : 0;
+                                wait = wait < 0 || d < wait ? d : wait;
+                        }
+                }
+                r = poll(&p, 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
+                if (r < 0 && errno == EINTR) {
+                        continue;
+                }
+                if (r == 0) {
+                        send_due(a, &c, fd, vols, n, false);
+                        continue;
+                }
+                got = read(fd, buf + used, sizeof(buf) - 1 - used);
                 if (got < 0 && errno == EINTR) {
                         continue;
                 }
@@ -203,15 +332,17 @@ static void serve(const struct agent_args *a, struct cf_client *c, int fd,
                 buf[used] = '\0';
                 while ((nl = memchr(buf, '\n', used)) != NULL) {
                         *nl = '\0';
-                        bool ok = relay(a, &c, vols, n, buf);
-                        cf_ignore(cf_write_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6));
+                        handle(a, &c, fd, vols, n, buf);
                         used -= (size_t)(nl + 1 - buf);
                         memmove(buf, nl + 1, used);
                 }
                 if (used == sizeof(buf) - 1) {
                         break; /* a line longer than any request: not the shield */
                 }
+                send_due(a, &c, fd, vols, n, false);
         }
+        /* The program is gone (maybe killed): cofferd still learns its last commits. */
+        send_due(a, &c, fd, vols, n, true);
         cf_client_free(c);
 }
 
@@ -227,7 +358,8 @@ int agent_run(const struct agent_args *a, struct cf_client *c, json_t *bundle, c
 
         if (!shield_lib(lib, sizeof(lib))) {
                 cf_client_free(c);
-                fprintf(stderr, "coffer-run: libcoffer-shield.so not found (set COFFER_SHIELD_LIB)\n");
+                fprintf(stderr,
+                        "coffer-run: libcoffer-shield.so not found (set COFFER_SHIELD_LIB)\n");
                 return 125;
         }
         if ((status = configure(a, bundle, &config, vols, &n)) != 0) {
@@ -238,7 +370,8 @@ int agent_run(const struct agent_args *a, struct cf_client *c, json_t *bundle, c
         json_decref(config);
         mfd = memfd_create("coffer-shield", 0); /* inherited by the program on purpose */
         if (text == NULL || mfd < 0 || !cf_ok(cf_write_all(mfd, text, strlen(text))) ||
-            lseek(mfd, 0, SEEK_SET) != 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+            lseek(mfd, 0, SEEK_SET) != 0 ||
+            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
             fcntl(sv[1], F_SETFD, 0) < 0) {
                 cf_client_free(c);
                 fprintf(stderr, "coffer-run: cannot hand the volumes to the shield: %s\n",

@@ -8,7 +8,9 @@
 
 #include "base/status.h"
 
-#define INJECT_MAX_FILES 256
+/* The policy's files (POLICY_FILES_MAX) and the workload certificate's key, certificate and CA
+ * files. */
+#define INJECT_MAX_FILES (256 + 3)
 
 struct inject_file {
         const char *path;      /* absolute, validated by cofferd's policy loader */

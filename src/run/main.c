@@ -24,6 +24,7 @@
 #include "client/pin.h"
 #include "client/client.h"
 #include "crypto/tls.h"
+#include "crypto/x509.h"
 #include "policy/policy.h"
 #include "run/agent.h"
 #include "run/inject.h"
@@ -66,6 +67,11 @@ static const char g_usage[] =
         "                      (default " PROVIDER_TSM_ROOT_DEFAULT ")\n"
         "  --attestation-root PATH  LibOS attestation interface       COFFER_ATTESTATION_ROOT\n"
         "                      (default " PROVIDER_LIBOS_ROOT_DEFAULT ")\n"
+        "  --csr-algorithm ALG the workload key's algorithm for a service with a certificate:\n"
+        "                      p256 (default), p384, ed25519, rsa2048, rsa3072 or rsa4096\n"
+        "                      (cofferd names the one it wants and coffer-run retries once)\n"
+        "  --no-csr            do not send a certificate request (a service with a\n"
+        "                      certificate is then refused)\n"
         "  -v, --verbose       say what happens on standard error\n"
         "  -h, --help          show this help\n"
         "\n"
@@ -92,6 +98,8 @@ struct run_args {
         const char *tee, *tsm_root, *attestation_root;
         struct provider_choice choice;
         bool verbose;
+        bool no_csr;                /* --no-csr */
+        enum cf_x509_alg csr_alg;   /* --csr-algorithm, default p256 */
 };
 
 static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -239,25 +247,88 @@ static int body_hardware(struct cf_client *c, const struct run_args *a, char **r
         return 0;
 }
 
+/* A new workload key of alg into key (PKCS#8, a secret buffer), and body with a certificate
+ * request for it. The key stays in this process: cofferd gets the CSR only. */
+static int body_with_csr(const char *body, enum cf_x509_alg alg, struct cf_buf *key,
+                         char **ret_body)
+{
+        struct cf_buf csr;
+        cf_status s;
+
+        cf_buf_reset(key); /* wipes a key made for an earlier attempt */
+        cf_buf_init(&csr, CF_X509_CSR_MAX, false);
+        s = cf_x509_key_generate(alg, key);
+        if (cf_ok(s)) {
+                s = cf_x509_csr_create(cf_buf_slice(key), "coffer-run", &csr);
+        }
+        if (cf_ok(s)) {
+                s = cf_activation_body_with_csr(body, (const char *)csr.ptr, ret_body);
+        }
+        cf_buf_done(&csr);
+        if (!cf_ok(s)) {
+                return fail(EXIT_SETUP, "cannot make the certificate request: %s",
+                            cf_strerror(s));
+        }
+        cf_log_info("certificate request for a new %s key", cf_x509_alg_name(alg));
+        return 0;
+}
+
+/* True when cofferd answered 409 activation.csr_algorithm naming another algorithm than the
+ * one sent; *alg is then that algorithm. */
+static bool csr_algorithm_wanted(const struct cf_http_response *r, enum cf_x509_alg *alg)
+{
+        json_t *j = r->status == 409 ? cf_http_response_json(r) : NULL;
+        const char *code = NULL, *name = NULL;
+        enum cf_x509_alg want;
+        bool ok;
+
+        ok = j != NULL &&
+             json_unpack(j, "{s:{s:s, s:{s:s}}}", "error", "code", &code, "details",
+                         "algorithm", &name) == 0 &&
+             strcmp(code, "activation.csr_algorithm") == 0 &&
+             cf_ok(cf_x509_alg_parse(name, &want)) && want != *alg;
+        json_decref(j);
+        if (ok) {
+                cf_log_info("cofferd wants a %s key for the certificate: retrying", name);
+                *alg = want;
+        }
+        return ok;
+}
+
 /* Attests over c and returns the parsed bundle, or an exit status. m is the program's
- * measurement (sim only). */
+ * measurement (sim only). Unless --no-csr, a certificate request goes with the evidence,
+ * for a key made into key; when cofferd wants another algorithm, the same evidence (bound
+ * to this same connection) is sent once more with a request for a key of that algorithm. */
 static int activate(struct cf_client *c, const struct run_args *a, const uint8_t m[32],
-                    json_t **ret)
+                    struct cf_buf *key, json_t **ret)
 {
         struct cf_http_response resp;
-        char *body = NULL;
+        enum cf_x509_alg alg = a->csr_alg;
+        char *body = NULL, *sent = NULL;
         cf_status s;
         int status;
 
         status = a->choice.kind == PROVIDER_SIM ? body_sim(c, a, m, &body)
                                                 : body_hardware(c, a, &body);
+        for (int attempt = 0; status == 0; attempt++) {
+                if (!a->no_csr && (status = body_with_csr(body, alg, key, &sent)) != 0) {
+                        break;
+                }
+                cf_http_response_init(&resp);
+                s = cf_client_request(c, "POST", "/v1/activate", "application/json",
+                                      cf_slice_str(sent != NULL ? sent : body), &resp);
+                free(sent);
+                sent = NULL;
+                if (cf_ok(s) && !a->no_csr && attempt == 0 && csr_algorithm_wanted(&resp, &alg)) {
+                        cf_http_response_done(&resp);
+                        continue;
+                }
+                break;
+        }
+        free(body);
         if (status != 0) {
                 return status;
         }
-        cf_http_response_init(&resp);
-        s = cf_client_request(c, "POST", "/v1/activate", "application/json", cf_slice_str(body),
-                              &resp);
-        free(body);
         if (!cf_ok(s)) {
                 status = fail(EXIT_SETUP, "activation request failed: %s", cf_strerror(s));
         } else if (resp.status == 403) {
@@ -320,7 +391,59 @@ static int build_exec(json_t *bundle, char **argv, char **envp, size_t max)
         return 0;
 }
 
-static int setup_files(json_t *bundle, struct cf_buf *contents)
+/* The workload certificate's files: the key made here (PKCS#8 PEM, 0400), the certificate
+ * cofferd issued for it and the root CA (0444), appended to files[*n]. The certificate must
+ * be for this key: a mismatch is cofferd's error, found here rather than by the program. */
+static int certificate_files(json_t *cert, const struct cf_buf *key, struct inject_file *files,
+                             size_t *n, struct cf_buf *key_pem)
+{
+        const char *pem = NULL, *ca = NULL, *key_path = NULL, *cert_path = NULL, *ca_path = NULL;
+        struct cf_buf der, a, b;
+        bool same;
+        cf_status s;
+
+        if (json_unpack(cert, "{s:s, s:s, s:s, s:s, s?s}", "cert", &pem, "ca", &ca, "key_path",
+                        &key_path, "cert_path", &cert_path, "ca_path", &ca_path) != 0 ||
+            key_path[0] != '/' || cert_path[0] != '/' || (ca_path != NULL && ca_path[0] != '/') ||
+            *n + 3 > INJECT_MAX_FILES) {
+                return fail(EXIT_SETUP, "cofferd sent a malformed certificate entry");
+        }
+        if (key->size == 0) {
+                return fail(EXIT_SETUP, "the service has a certificate, but no certificate "
+                                        "request was sent (--no-csr)");
+        }
+        cf_buf_init(&der, CF_X509_CERT_MAX, false);
+        cf_buf_init(&a, CF_X509_SPKI_MAX, false);
+        cf_buf_init(&b, CF_X509_SPKI_MAX, false);
+        s = cf_x509_cert_from_pem(cf_slice_str(pem), &der);
+        if (cf_ok(s)) {
+                s = cf_x509_public_key(cf_buf_slice(&der), true, false, &a);
+        }
+        if (cf_ok(s)) {
+                s = cf_x509_public_key(cf_buf_slice(key), false, false, &b);
+        }
+        same = cf_ok(s) && cf_slice_eq(cf_buf_slice(&a), cf_buf_slice(&b));
+        cf_buf_done(&der);
+        cf_buf_done(&a);
+        cf_buf_done(&b);
+        if (!same) {
+                return fail(EXIT_SETUP, "cofferd sent a certificate that is not for this "
+                                        "workload's key");
+        }
+        if (!cf_ok(cf_x509_key_pem(cf_buf_slice(key), true, key_pem))) {
+                return fail(EXIT_SETUP, "cannot encode the workload key");
+        }
+        files[(*n)++] = (struct inject_file){ key_path, 0400, key_pem->ptr, key_pem->size };
+        files[(*n)++] = (struct inject_file){ cert_path, 0444, (const uint8_t *)pem, strlen(pem) };
+        if (ca_path != NULL) {
+                files[(*n)++] = (struct inject_file){ ca_path, 0444, (const uint8_t *)ca,
+                                                      strlen(ca) };
+        }
+        return 0;
+}
+
+static int setup_files(json_t *bundle, struct cf_buf *contents, const struct cf_buf *key,
+                       struct cf_buf *key_pem)
 {
         struct inject_file files[INJECT_MAX_FILES];
         json_t *list = json_object_get(bundle, "files"), *f;
@@ -343,6 +466,13 @@ static int setup_files(json_t *bundle, struct cf_buf *contents)
                 }
                 files[i] = (struct inject_file){ path, (uint32_t)mode, contents[i].ptr,
                                                  contents[i].size };
+        }
+        if (json_object_get(bundle, "certificate") != NULL) {
+                int status = certificate_files(json_object_get(bundle, "certificate"), key, files,
+                                               &n, key_pem);
+                if (status != 0) {
+                        return status;
+                }
         }
         if (!cf_ok(inject_files(files, n, err, sizeof(err)))) {
                 return fail(EXIT_SETUP, "%s", err);
@@ -431,6 +561,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 { "tee", required_argument, NULL, 't' },
                 { "tsm-root", required_argument, NULL, 'T' },
                 { "attestation-root", required_argument, NULL, 'A' },
+                { "csr-algorithm", required_argument, NULL, 'G' },
+                { "no-csr", no_argument, NULL, 'N' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
@@ -473,6 +605,15 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                         break;
                 case 'A':
                         a->attestation_root = optarg;
+                        break;
+                case 'G':
+                        if (!cf_ok(cf_x509_alg_parse(optarg, &a->csr_alg))) {
+                                return fail(EXIT_SETUP, "--csr-algorithm: expected p256, p384, "
+                                            "ed25519, rsa2048, rsa3072 or rsa4096");
+                        }
+                        break;
+                case 'N':
+                        a->no_csr = true;
                         break;
                 case 'v':
                         a->verbose = true;
@@ -535,10 +676,11 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 
 int main(int argc, char **argv)
 {
-        struct run_args a = { 0 };
+        struct run_args a = { .csr_alg = CF_X509_P256 };
         char resolved[PATH_MAX], mhex[65];
         char *new_argv[RUN_ARGS_MAX], *new_envp[RUN_ARGS_MAX];
         static struct cf_buf contents[INJECT_MAX_FILES];
+        struct cf_buf key, key_pem; /* the workload's own key (secret buffers, wiped) */
         uint8_t m[32];
         struct cf_client *c = NULL;
         json_t *bundle = NULL;
@@ -591,18 +733,24 @@ int main(int argc, char **argv)
                 cf_client_free(c);
                 return status;
         }
-        status = activate(c, &a, m, &bundle);
+        cf_buf_init(&key, CF_X509_KEY_MAX, true);
+        cf_buf_init(&key_pem, 4 * CF_X509_KEY_MAX, true);
+        status = activate(c, &a, m, &key, &bundle);
         if (status != 0 || !agent_needed(bundle)) {
                 /* Without volumes nothing more is said to cofferd. */
                 cf_client_free(c);
                 c = NULL;
         }
         if (status != 0) {
+                cf_buf_done(&key);
                 return status;
         }
         cf_log_info("activation granted policy=%s service=%s", a.policy, a.service);
-        if ((status = setup_files(bundle, contents)) != 0 ||
-            (status = build_exec(bundle, new_argv, new_envp, RUN_ARGS_MAX)) != 0) {
+        status = setup_files(bundle, contents, &key, &key_pem);
+        /* The key now exists only in the program's tmpfs file (or nowhere: no certificate). */
+        cf_buf_done(&key);
+        cf_buf_done(&key_pem);
+        if (status != 0 || (status = build_exec(bundle, new_argv, new_envp, RUN_ARGS_MAX)) != 0) {
                 json_decref(bundle);
                 return status;
         }

@@ -5,7 +5,7 @@
  * library writes to the backing storage is ciphertext or authenticated metadata; file
  * names are encrypted (backing files are named by random ids). Every read verifies the
  * chunk's tree path up to the root in the authenticated manifest before any plaintext is
- * returned. The volume tag (SHA-256 of the sealed manifest file) names one consistent
+ * returned. The volume tag (SHA-256 of the sealed manifest record) names one consistent
  * state; the caller (cofferd's freshness protocol) keeps it and hands it back at open.
  *
  * Storage reaches the library through struct shield_storage_ops, so tests and fuzzers run
@@ -35,9 +35,9 @@
 #define SHIELD_FILES_MAX        65536u               /* files + directories per volume */
 #define SHIELD_PATH_MAX         1024u                /* bytes in a path, no NUL */
 #define SHIELD_NAME_MAX         255u                 /* bytes in one path component */
-#define SHIELD_CACHE_NODES      256u                 /* cached tree nodes per open file */
-#define SHIELD_IO_MAX           ((size_t)1 << 30)    /* bytes in one pread/pwrite call */
-#define SHIELD_STORAGE_NAME_MAX 64u                  /* backing names ("manifest", ids) */
+#define SHIELD_CACHE_NODES      1024u /* cached tree nodes per open file (3 MiB at most) */
+#define SHIELD_IO_MAX           ((size_t)1 << 30) /* bytes in one pread/pwrite call */
+#define SHIELD_STORAGE_NAME_MAX 64u               /* backing names ("manifest", ids) */
 
 /* ---------------------------------------------------------------------------------------
  * Storage: a flat directory of named byte files. Everything it returns is untrusted.
@@ -118,11 +118,25 @@ struct shield_file;
         2u                    /* skip the rollback check (reinitialisable volumes,                 \
                                * offline tools); never for protected volumes */
 #define SHIELD_OPEN_RDONLY 4u /* no writes, no recovery clean-up (offline tools) */
+/* Batched freshness (shield_volume_open_ex): also accept a manifest whose authenticated
+ * generation is above min_generation, the newest generation cofferd has recorded. Only the
+ * key holder can write such a manifest, and cofferd hears of every generation at most one
+ * window after it was committed, so this admits at most the states of the last window. */
+#define SHIELD_OPEN_ACCEPT_NEWER 8u
+/* Reinitialisable volumes: a missing manifest (the volume was deleted or never written)
+ * opens a new empty volume instead of CF_E_ROLLBACK; an existing manifest must still have
+ * an expected tag. Needs SHIELD_OPEN_CREATE. */
+#define SHIELD_OPEN_ACCEPT_EMPTY 16u
+/* A reset authorised at cofferd: every backing file (an old manifest, data of an old key)
+ * is removed before a new empty volume is created. Needs SHIELD_OPEN_CREATE and
+ * n_expected == 0. */
+#define SHIELD_OPEN_RESET 32u
 
 /* Called by shield_volume_commit with the new tag after the new manifest is sealed and the
  * data it names is durable, and before the manifest replaces the old one: the freshness
  * protocol's "prepare" step. A non-OK status aborts the commit (the old manifest stays). */
-typedef cf_status (*shield_prepare_fn)(void *ctx, const uint8_t tag[SHIELD_TAG_SIZE]);
+typedef cf_status (*shield_prepare_fn)(void *ctx, const uint8_t tag[SHIELD_TAG_SIZE],
+                                       uint64_t generation);
 
 /* Opens the volume stored in `st` through `ops` (both borrowed: they must outlive the
  * volume) with the 32-byte volume key (copied; the caller wipes its own copy).
@@ -142,20 +156,37 @@ typedef cf_status (*shield_prepare_fn)(void *ctx, const uint8_t tag[SHIELD_TAG_S
 CF_FN shield_volume_open(const struct shield_storage_ops *ops, void *st,
                          const uint8_t key[SHIELD_KEY_SIZE], const uint8_t *const expected_tags[],
                          size_t n_expected, unsigned flags, struct shield_volume **ret);
+/* shield_volume_open with batched freshness: with SHIELD_OPEN_ACCEPT_NEWER in flags, a
+ * manifest whose tag is not expected is still accepted when its generation is greater than
+ * min_generation (else CF_E_ROLLBACK). Other flags and errors as shield_volume_open. */
+CF_FN shield_volume_open_ex(const struct shield_storage_ops *ops, void *st,
+                            const uint8_t key[SHIELD_KEY_SIZE],
+                            const uint8_t *const expected_tags[], size_t n_expected,
+                            uint64_t min_generation, unsigned flags, struct shield_volume **ret);
+/* The generation of the last committed (or opened) manifest: 0 for a new volume, then one
+ * more per commit. Never fails. */
+uint64_t shield_volume_generation(struct shield_volume *v);
 /* Installs (or with fn == NULL removes) the prepare hook; ctx is borrowed. */
 void shield_volume_set_prepare(struct shield_volume *v, shield_prepare_fn fn, void *ctx);
 /* Closes every remaining file handle's state and frees the volume. Uncommitted changes
  * are discarded (the backing storage keeps the last committed state). NULL is a no-op. */
 void shield_volume_close(struct shield_volume *v);
 
-/* Makes every change durable and names it: flushes trees, fsyncs data, seals the new
- * manifest, calls the prepare hook, writes it atomically (temp file, fsync, rename, fsync
- * directory) and writes the new tag to tag_out. With no change since the last commit it
- * writes the current tag and touches nothing. */
+/* Makes every change durable and names it: flushes trees, fsyncs the backing files written
+ * since their last sync, seals the new manifest, calls the prepare hook, writes it in place
+ * into the manifest slot that does not hold the current state and fsyncs it (the directory
+ * too when backing files were created), and writes the new tag to tag_out. With no change
+ * since the last commit it writes the current tag and touches nothing. */
 CF_FN shield_volume_commit(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_SIZE]);
 /* The tag of the last committed (or opened) manifest; CF_E_NOT_FOUND for a new volume
  * that was never committed. */
 CF_FN shield_volume_tag(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_SIZE]);
+
+/* The tag of the newest manifest record in the backing storage, read WITHOUT the key:
+ * unauthenticated, for messages only (a rollback refusal names the tag it found). Picks
+ * the slot whose header has the higher generation. CF_E_NOT_FOUND when no slot has a
+ * well-formed header; CF_E_IO, CF_E_NOMEM. */
+CF_FN shield_disk_tag(const struct shield_storage_ops *ops, void *st, uint8_t tag[SHIELD_TAG_SIZE]);
 
 enum shield_type { SHIELD_TYPE_FILE = 1, SHIELD_TYPE_DIR = 2 };
 

@@ -12,13 +12,17 @@
 #include "crypto/crypto.h"
 #include "shield/shield.h"
 
-#define SH_FORMAT_VERSION  1u
-#define SH_MAGIC           "CFSHVOL1" /* sealed manifest file magic, 8 bytes */
-#define SH_MAGIC_SIZE      8u
-#define SH_HEADER_SIZE     (SH_MAGIC_SIZE + 4u)
-#define SH_MANIFEST_NAME   "manifest"
-#define SH_MANIFEST_TMP    "manifest.tmp"
-#define SH_ID_SIZE         16u /* random per-file id */
+#define SH_FORMAT_VERSION 1u         /* plaintext manifest */
+#define SH_FILE_VERSION   2u         /* manifest slot file (1: the old single "manifest" file) */
+#define SH_MAGIC          "CFSHVOL1" /* manifest slot file magic, 8 bytes */
+#define SH_MAGIC_SIZE     8u
+/* Slot record header: magic, u32 file version, u64 generation, u32 sealed length. */
+#define SH_HEADER_SIZE     (SH_MAGIC_SIZE + 4u + 8u + 4u)
+#define SH_SLOT_NAME_0     "manifest.0" /* the two manifest slots (docs/formats/volume.md) */
+#define SH_SLOT_NAME_1     "manifest.1"
+#define SH_MANIFEST_LEGACY "manifest"     /* format 1: refused with CF_E_VERSION */
+#define SH_MANIFEST_TMP    "manifest.tmp" /* format 1 leftover, removed at open */
+#define SH_ID_SIZE         16u            /* random per-file id */
 #define SH_FANOUT_SHIFT    6u
 #define SH_FANOUT          (1u << SH_FANOUT_SHIFT) /* entries per tree node */
 #define SH_ENTRY_SIZE      48u
@@ -33,8 +37,15 @@
 #define SH_MANIFEST_MAX                                                                            \
         ((size_t)16 +                                                                              \
          (size_t)SHIELD_FILES_MAX * (3u + SHIELD_PATH_MAX + SH_ID_SIZE + 17u + SH_ENTRY_SIZE))
-#define SH_SEALED_MAX (SH_HEADER_SIZE + SH_MANIFEST_MAX + CF_AEAD_OVERHEAD)
-#define SH_BUCKETS    512u /* node cache hash buckets per file (power of two) */
+/* The largest sealed body (nonce || ciphertext || GCM tag) of a slot record. */
+#define SH_SEALED_MAX (SH_MANIFEST_MAX + CF_AEAD_OVERHEAD)
+/* The largest slot file read at open (a record plus leftovers of a longer earlier one are
+ * never longer than the longest record). */
+#define SH_SLOT_FILE_MAX (SH_HEADER_SIZE + SH_SEALED_MAX)
+#define SH_BUCKETS       1024u /* node cache hash buckets per file (power of two) */
+/* Chunks moved by one backing pread or pwrite: a run of chunks that are contiguous on disk
+ * (one leaf, one slot: at most one group of SH_GROUP_CHUNKS). */
+#define SH_RUN_CHUNKS SH_GROUP_CHUNKS
 
 _Static_assert(SH_NODE_SIZE == 3072, "node size is part of the format");
 _Static_assert((uint64_t)SHIELD_CHUNK_SIZE << (SH_FANOUT_SHIFT * SH_LEVELS_MAX) ==
@@ -120,7 +131,9 @@ struct shield_volume {
         struct sh_manifest m;
         struct sh_inode **grave; /* unlinked inodes whose backing files are still there */
         size_t n_grave, cap_grave;
-        bool changed; /* anything to commit */
+        bool changed;   /* anything to commit */
+        bool dir_dirty; /* a backing file was created since the directory was last synced */
+        int slot;       /* manifest slot (0 or 1) holding the current state; -1: none yet */
         bool has_tag;
         uint8_t tag[SHIELD_TAG_SIZE];
         shield_prepare_fn prepare;

@@ -45,6 +45,9 @@ struct sh_state {
         uint32_t n_nodes, hand;
         int32_t buckets[SH_BUCKETS];
         uint64_t flush_gen;
+        bool d_unsynced; /* the data file was written since its last fsync */
+        bool t_unsynced; /* the tree file likewise */
+        uint8_t *io;     /* SH_RUN_CHUNKS chunks of ciphertext (runs), allocated on first use */
 };
 
 static const char hexdig[] = "0123456789abcdef";
@@ -307,6 +310,7 @@ static CF_FN flush_nodes(struct shield_volume *v, struct sh_inode *ino)
                         }
                         slot = choose_slot(pe, pending);
                         sh_node_encode(n->e, bytes);
+                        s->t_unsynced = true;
                         TRY(v->ops->pwrite(v->st, s->ht, bytes, sizeof(bytes),
                                            sh_node_offset(level, n->index, slot)));
                         memset(pe, 0, sizeof(*pe));
@@ -383,15 +387,37 @@ static void chunk_aad(const struct sh_inode *ino, uint64_t chunk, uint64_t versi
         put_u64le(aad + SH_ID_SIZE + 8, version);
 }
 
+/* Opens the ciphertext ct of chunk `chunk`, described by leaf entry e (present), into
+ * out; out is wiped on failure, so unauthenticated plaintext is never released. */
+static CF_FN chunk_decrypt(const struct sh_inode *ino, EVP_CIPHER_CTX *dec, uint64_t chunk,
+                           const struct sh_entry *e, const uint8_t *ct,
+                           uint8_t out[SHIELD_CHUNK_SIZE])
+{
+        uint8_t aad[SH_ID_SIZE + 16], tag[SH_GCM_TAG_SIZE];
+        int n = 0, fin = 0;
+        bool ok;
+
+        chunk_aad(ino, chunk, e->version, aad);
+        memcpy(tag, e->data + SH_NONCE_SIZE, sizeof(tag));
+        ok = EVP_DecryptInit_ex(dec, NULL, NULL, NULL, e->data) == 1 &&
+             EVP_DecryptUpdate(dec, NULL, &n, aad, (int)sizeof(aad)) == 1 &&
+             EVP_DecryptUpdate(dec, out, &n, ct, (int)SHIELD_CHUNK_SIZE) == 1 &&
+             EVP_CIPHER_CTX_ctrl(dec, EVP_CTRL_GCM_SET_TAG, (int)sizeof(tag), tag) == 1 &&
+             EVP_DecryptFinal_ex(dec, out + n, &fin) == 1;
+        if (!ok) {
+                cf_wipe(out, SHIELD_CHUNK_SIZE);
+                return cf_fail(CF_E_MAC_INVALID);
+        }
+        return CF_OK;
+}
+
 /* Opens chunk `chunk` described by leaf entry e into out (wiped on failure). */
 static CF_FN chunk_open(struct shield_volume *v, struct sh_inode *ino, void *hd,
                         EVP_CIPHER_CTX *dec, uint64_t chunk, const struct sh_entry *e,
                         uint8_t out[SHIELD_CHUNK_SIZE])
 {
-        uint8_t ct[SHIELD_CHUNK_SIZE], aad[SH_ID_SIZE + 16], tag[SH_GCM_TAG_SIZE];
+        uint8_t ct[SHIELD_CHUNK_SIZE];
         size_t got = 0;
-        int n = 0, fin = 0;
-        bool ok;
 
         if (!(e->flags & SH_ENTRY_F_PRESENT)) {
                 memset(out, 0, SHIELD_CHUNK_SIZE);
@@ -399,19 +425,7 @@ static CF_FN chunk_open(struct shield_volume *v, struct sh_inode *ino, void *hd,
         }
         TRY(v->ops->pread(v->st, hd, ct, sizeof(ct), sh_chunk_offset(chunk, entry_slot(e)), &got));
         ENSURE(got == sizeof(ct), CF_E_TRUNCATED);
-        chunk_aad(ino, chunk, e->version, aad);
-        memcpy(tag, e->data + SH_NONCE_SIZE, sizeof(tag));
-        ok = EVP_DecryptInit_ex(dec, NULL, NULL, NULL, e->data) == 1 &&
-             EVP_DecryptUpdate(dec, NULL, &n, aad, (int)sizeof(aad)) == 1 &&
-             EVP_DecryptUpdate(dec, out, &n, ct, (int)sizeof(ct)) == 1 &&
-             EVP_CIPHER_CTX_ctrl(dec, EVP_CTRL_GCM_SET_TAG, (int)sizeof(tag), tag) == 1 &&
-             EVP_DecryptFinal_ex(dec, out + n, &fin) == 1;
-        if (!ok) {
-                /* Never release unauthenticated plaintext. */
-                cf_wipe(out, SHIELD_CHUNK_SIZE);
-                return cf_fail(CF_E_MAC_INVALID);
-        }
-        return CF_OK;
+        return chunk_decrypt(ino, dec, chunk, e, ct, out);
 }
 
 static CF_FN read_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t chunk,
@@ -428,23 +442,86 @@ static CF_FN read_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t 
                           &leaf->e[chunk & (SH_FANOUT - 1)], out);
 }
 
-/* Seals a full chunk of plaintext into its free slot and records it in the leaf. */
-static CF_FN write_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t chunk,
-                         const uint8_t plain[SHIELD_CHUNK_SIZE])
+static CF_FN io_buffer(struct sh_state *s)
+{
+        if (s->io == NULL) {
+                s->io = malloc((size_t)SH_RUN_CHUNKS * SHIELD_CHUNK_SIZE);
+                ENSURE(s->io != NULL, CF_E_NOMEM);
+        }
+        return CF_OK;
+}
+
+/* Reads chunks [first, last] (last < capacity) into dst, which receives the plaintext of
+ * bytes [skip, skip + len) of that range. Chunks that lie next to each other on disk (one
+ * leaf, present, one slot) are read with one pread and verified against the leaf one by
+ * one; full chunks are decrypted straight into dst. Reports through *ret_n how many bytes
+ * of dst it filled (at least one chunk's worth). */
+static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t first, uint64_t last,
+                      size_t skip, size_t len, uint8_t *dst, uint8_t tmp[SHIELD_CHUNK_SIZE],
+                      size_t *ret_n)
 {
         struct sh_state *s = ino->state;
-        uint8_t ct[SHIELD_CHUNK_SIZE], aad[SH_ID_SIZE + 16], nonce[SH_NONCE_SIZE];
-        uint8_t tag[SH_GCM_TAG_SIZE];
-        uint64_t pending = ino->version + 1;
         struct sh_node *leaf;
-        struct sh_entry *e;
-        unsigned slot;
+        const struct sh_entry *e0;
+        uint64_t end = first + 1, leaf_end = ((first >> SH_FANOUT_SHIFT) + 1) << SH_FANOUT_SHIFT;
+        size_t got = 0, done = 0;
+
+        TRY(load_node(v, ino, 0, first >> SH_FANOUT_SHIFT, &leaf));
+        e0 = &leaf->e[first & (SH_FANOUT - 1)];
+        if (!(e0->flags & SH_ENTRY_F_PRESENT) || first == last) {
+                size_t n = SHIELD_CHUNK_SIZE - skip < len ? SHIELD_CHUNK_SIZE - skip : len;
+
+                if (skip == 0 && n == SHIELD_CHUNK_SIZE) {
+                        TRY(chunk_open(v, ino, s->hd, s->dec, first, e0, dst));
+                } else {
+                        TRY(chunk_open(v, ino, s->hd, s->dec, first, e0, tmp));
+                        memcpy(dst, tmp + skip, n);
+                }
+                *ret_n = n;
+                return CF_OK;
+        }
+        while (end <= last && end < leaf_end) {
+                const struct sh_entry *e = &leaf->e[end & (SH_FANOUT - 1)];
+
+                if (!(e->flags & SH_ENTRY_F_PRESENT) || entry_slot(e) != entry_slot(e0)) {
+                        break;
+                }
+                end++;
+        }
+        TRY(io_buffer(s));
+        TRY(v->ops->pread(v->st, s->hd, s->io, (size_t)(end - first) * SHIELD_CHUNK_SIZE,
+                          sh_chunk_offset(first, entry_slot(e0)), &got));
+        ENSURE(got == (size_t)(end - first) * SHIELD_CHUNK_SIZE, CF_E_TRUNCATED);
+        for (uint64_t c = first; c < end && done < len; c++) {
+                const uint8_t *ct = s->io + (size_t)(c - first) * SHIELD_CHUNK_SIZE;
+                const struct sh_entry *e = &leaf->e[c & (SH_FANOUT - 1)];
+                size_t in = c == first ? skip : 0;
+                size_t n =
+                    SHIELD_CHUNK_SIZE - in < len - done ? SHIELD_CHUNK_SIZE - in : len - done;
+
+                if (in == 0 && n == SHIELD_CHUNK_SIZE) {
+                        TRY(chunk_decrypt(ino, s->dec, c, e, ct, dst + done));
+                } else {
+                        TRY(chunk_decrypt(ino, s->dec, c, e, ct, tmp));
+                        memcpy(dst + done, tmp + in, n);
+                }
+                done += n;
+        }
+        *ret_n = done;
+        return CF_OK;
+}
+
+/* Seals a full chunk of plaintext for slot `slot` into ct and describes it in *e. */
+static CF_FN chunk_seal(struct sh_inode *ino, uint64_t chunk, unsigned slot,
+                        const uint8_t plain[SHIELD_CHUNK_SIZE], uint8_t ct[SHIELD_CHUNK_SIZE],
+                        struct sh_entry *e)
+{
+        struct sh_state *s = ino->state;
+        uint8_t aad[SH_ID_SIZE + 16], nonce[SH_NONCE_SIZE], tag[SH_GCM_TAG_SIZE];
+        uint64_t pending = ino->version + 1;
         int n = 0, fin = 0;
         bool ok;
 
-        TRY(path_dirty(v, ino, chunk, &leaf));
-        e = &leaf->e[chunk & (SH_FANOUT - 1)];
-        slot = choose_slot(e, pending);
         TRY(cf_random(nonce, sizeof(nonce)));
         chunk_aad(ino, chunk, pending, aad);
         ok = EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, nonce) == 1 &&
@@ -453,12 +530,91 @@ static CF_FN write_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t
              EVP_EncryptFinal_ex(s->enc, ct + n, &fin) == 1 && n + fin == SHIELD_CHUNK_SIZE &&
              EVP_CIPHER_CTX_ctrl(s->enc, EVP_CTRL_GCM_GET_TAG, (int)sizeof(tag), tag) == 1;
         ENSURE(ok, CF_E_CRYPTO);
-        TRY(v->ops->pwrite(v->st, s->hd, ct, sizeof(ct), sh_chunk_offset(chunk, slot)));
         memset(e, 0, sizeof(*e));
         memcpy(e->data, nonce, sizeof(nonce));
         memcpy(e->data + SH_NONCE_SIZE, tag, sizeof(tag));
         e->version = pending;
         e->flags = (uint8_t)(SH_ENTRY_F_PRESENT | (slot ? SH_ENTRY_F_SLOT : 0));
+        return CF_OK;
+}
+
+/* Seals a full chunk of plaintext into its free slot and records it in the leaf. */
+static CF_FN write_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t chunk,
+                         const uint8_t plain[SHIELD_CHUNK_SIZE])
+{
+        struct sh_state *s = ino->state;
+        uint8_t ct[SHIELD_CHUNK_SIZE];
+        struct sh_node *leaf;
+        struct sh_entry *e, ne;
+        unsigned slot;
+
+        TRY(path_dirty(v, ino, chunk, &leaf));
+        e = &leaf->e[chunk & (SH_FANOUT - 1)];
+        slot = choose_slot(e, ino->version + 1);
+        TRY(chunk_seal(ino, chunk, slot, plain, ct, &ne));
+        s->d_unsynced = true;
+        TRY(v->ops->pwrite(v->st, s->hd, ct, sizeof(ct), sh_chunk_offset(chunk, slot)));
+        *e = ne;
+        return CF_OK;
+}
+
+/* Full chunks sealed into the state's io buffer, waiting for one pwrite: chunks
+ * first .. first + n - 1 of one leaf, all for one slot (so contiguous on disk). */
+struct wrun {
+        uint64_t first;
+        unsigned slot, n;
+        struct sh_entry e[SH_RUN_CHUNKS];
+};
+
+/* Writes a pending run with one pwrite, then records its entries in the leaf (only after
+ * the ciphertext is written: a failed write leaves the old entries, so the old content). */
+static CF_FN wrun_flush(struct shield_volume *v, struct sh_inode *ino, struct wrun *r)
+{
+        struct sh_state *s = ino->state;
+        unsigned n = r->n;
+
+        if (n == 0) {
+                return CF_OK;
+        }
+        r->n = 0;
+        s->d_unsynced = true;
+        TRY(v->ops->pwrite(v->st, s->hd, s->io, (size_t)n * SHIELD_CHUNK_SIZE,
+                           sh_chunk_offset(r->first, r->slot)));
+        for (unsigned j = 0; j < n; j++) {
+                struct sh_node *leaf;
+
+                TRY(path_dirty(v, ino, r->first + j, &leaf));
+                leaf->e[(r->first + j) & (SH_FANOUT - 1)] = r->e[j];
+        }
+        if ((r->first + n) * SHIELD_CHUNK_SIZE > ino->size) {
+                ino->size = (r->first + n) * SHIELD_CHUNK_SIZE;
+        }
+        return CF_OK;
+}
+
+/* Seals full chunk `chunk` into the pending run, flushing the run first when the chunk
+ * does not extend it. */
+static CF_FN wrun_add(struct shield_volume *v, struct sh_inode *ino, struct wrun *r, uint64_t chunk,
+                      const uint8_t plain[SHIELD_CHUNK_SIZE])
+{
+        struct sh_state *s = ino->state;
+        struct sh_node *leaf;
+        unsigned slot;
+
+        TRY(load_node(v, ino, 0, chunk >> SH_FANOUT_SHIFT, &leaf));
+        slot = choose_slot(&leaf->e[chunk & (SH_FANOUT - 1)], ino->version + 1);
+        if (r->n > 0 && (chunk != r->first + r->n || slot != r->slot ||
+                         (chunk >> SH_FANOUT_SHIFT) != (r->first >> SH_FANOUT_SHIFT))) {
+                TRY(wrun_flush(v, ino, r));
+        }
+        TRY(io_buffer(s));
+        if (r->n == 0) {
+                r->first = chunk;
+                r->slot = slot;
+        }
+        TRY(chunk_seal(ino, chunk, slot, plain, s->io + (size_t)r->n * SHIELD_CHUNK_SIZE,
+                       &r->e[r->n]));
+        r->n++;
         return CF_OK;
 }
 
@@ -470,6 +626,7 @@ CF_FN sh_file_read(struct shield_volume *v, struct sh_inode *ino, uint8_t *buf, 
         uint8_t tmp[SHIELD_CHUNK_SIZE];
         CF_WIPE_ON_EXIT(tmp);
         size_t done = 0, want;
+        uint64_t last, cap = sh_capacity(ino->height);
 
         ENSURE(size <= SHIELD_IO_MAX, CF_E_LIMIT);
         if (off >= ino->size) {
@@ -477,22 +634,21 @@ CF_FN sh_file_read(struct shield_volume *v, struct sh_inode *ino, uint8_t *buf, 
                 return CF_OK;
         }
         want = (ino->size - off < size) ? (size_t)(ino->size - off) : size;
+        last = (off + want - 1) / SHIELD_CHUNK_SIZE;
         while (done < want) {
                 uint64_t pos = off + done, chunk = pos / SHIELD_CHUNK_SIZE;
                 size_t in = (size_t)(pos % SHIELD_CHUNK_SIZE);
-                size_t n = SHIELD_CHUNK_SIZE - in;
+                size_t n = 0;
                 cf_status s;
 
-                if (n > want - done) {
-                        n = want - done;
-                }
-                if (in == 0 && n == SHIELD_CHUNK_SIZE) {
-                        s = read_chunk(v, ino, chunk, buf + done); /* straight into buf */
+                if (chunk >= cap) {
+                        /* Past the tree: a hole (cannot happen below the size). */
+                        n = SHIELD_CHUNK_SIZE - in < want - done ? SHIELD_CHUNK_SIZE - in
+                                                                 : want - done;
+                        memset(buf + done, 0, n);
+                        s = CF_OK;
                 } else {
-                        s = read_chunk(v, ino, chunk, tmp);
-                        if (cf_ok(s)) {
-                                memcpy(buf + done, tmp + in, n);
-                        }
+                        s = read_run(v, ino, chunk, last, in, want - done, buf + done, tmp, &n);
                 }
                 if (!cf_ok(s)) {
                         cf_wipe(buf, size);
@@ -504,13 +660,50 @@ CF_FN sh_file_read(struct shield_volume *v, struct sh_inode *ino, uint8_t *buf, 
         return CF_OK;
 }
 
-CF_FN sh_file_write(struct shield_volume *v, struct sh_inode *ino, const uint8_t *buf, size_t size,
-                    uint64_t off)
+static CF_FN write_range(struct shield_volume *v, struct sh_inode *ino, const uint8_t *buf,
+                         size_t size, uint64_t off, struct wrun *r)
 {
         uint8_t tmp[SHIELD_CHUNK_SIZE];
         CF_WIPE_ON_EXIT(tmp);
-        uint64_t end;
         size_t done = 0;
+
+        while (done < size) {
+                uint64_t pos = off + done, chunk = pos / SHIELD_CHUNK_SIZE;
+                size_t in = (size_t)(pos % SHIELD_CHUNK_SIZE);
+                size_t n = SHIELD_CHUNK_SIZE - in;
+
+                if (n > size - done) {
+                        n = size - done;
+                }
+                if (in == 0 && n == SHIELD_CHUNK_SIZE) {
+                        TRY(wrun_add(v, ino, r, chunk, buf + done));
+                        done += n;
+                        continue;
+                }
+                TRY(wrun_flush(v, ino, r));
+                /* Read-modify-write; past the old end there is nothing to read (no present
+                 * entry beyond the size, and the last chunk's tail is zero). */
+                if (chunk * SHIELD_CHUNK_SIZE < ino->size) {
+                        TRY(read_chunk(v, ino, chunk, tmp));
+                } else {
+                        memset(tmp, 0, sizeof(tmp));
+                }
+                memcpy(tmp + in, buf + done, n);
+                TRY(write_chunk(v, ino, chunk, tmp));
+                done += n;
+                if (pos + n > ino->size) {
+                        ino->size = pos + n;
+                }
+        }
+        return wrun_flush(v, ino, r);
+}
+
+CF_FN sh_file_write(struct shield_volume *v, struct sh_inode *ino, const uint8_t *buf, size_t size,
+                    uint64_t off)
+{
+        struct wrun *r;
+        uint64_t end;
+        cf_status s;
 
         ENSURE(size <= SHIELD_IO_MAX, CF_E_LIMIT);
         ENSURE(!cf_add_overflow(off, (uint64_t)size, &end), CF_E_OVERFLOW);
@@ -521,34 +714,12 @@ CF_FN sh_file_write(struct shield_volume *v, struct sh_inode *ino, const uint8_t
         ino->changed = true;
         v->changed = true;
         TRY(ensure_height(v, ino, sh_chunks_for(end)));
-        while (done < size) {
-                uint64_t pos = off + done, chunk = pos / SHIELD_CHUNK_SIZE;
-                size_t in = (size_t)(pos % SHIELD_CHUNK_SIZE);
-                size_t n = SHIELD_CHUNK_SIZE - in;
-
-                if (n > size - done) {
-                        n = size - done;
-                }
-                if (in == 0 && n == SHIELD_CHUNK_SIZE) {
-                        TRY(write_chunk(v, ino, chunk, buf + done));
-                } else {
-                        /* Read-modify-write; past the old end there is nothing to read
-                         * (no present entry beyond the size, and the last chunk's tail
-                         * is zero). */
-                        if (chunk * SHIELD_CHUNK_SIZE < ino->size) {
-                                TRY(read_chunk(v, ino, chunk, tmp));
-                        } else {
-                                memset(tmp, 0, sizeof(tmp));
-                        }
-                        memcpy(tmp + in, buf + done, n);
-                        TRY(write_chunk(v, ino, chunk, tmp));
-                }
-                done += n;
-                if (pos + n > ino->size) {
-                        ino->size = pos + n;
-                }
-        }
-        return CF_OK;
+        r = malloc(sizeof(*r));
+        ENSURE(r != NULL, CF_E_NOMEM);
+        r->n = 0;
+        s = write_range(v, ino, buf, size, off, r);
+        free(r);
+        return s;
 }
 
 /* Turns present entries of chunks [from, to) into holes (keeping their slot history). */
@@ -625,9 +796,15 @@ CF_FN sh_file_flush(struct shield_volume *v, struct sh_inode *ino, bool sync)
                 return CF_OK;
         }
         TRY(flush_nodes(v, ino));
-        if (sync) {
+        /* Only the backing files written since their last sync: a commit that changed one
+         * file's data costs its data file's sync, not every file's. */
+        if (sync && s->d_unsynced) {
                 TRY(v->ops->fsync(v->st, s->hd));
+                s->d_unsynced = false;
+        }
+        if (sync && s->t_unsynced) {
                 TRY(v->ops->fsync(v->st, s->ht));
+                s->t_unsynced = false;
         }
         return CF_OK;
 }
@@ -642,6 +819,7 @@ static void state_free(struct shield_volume *v, struct sh_state *s)
         for (uint32_t i = 0; i < s->n_nodes; i++) {
                 free(s->nodes[i]);
         }
+        free(s->io);
         v->ops->close(v->st, s->hd);
         v->ops->close(v->st, s->ht);
         EVP_CIPHER_CTX_free(s->enc); /* frees clear the key schedules */
@@ -662,6 +840,9 @@ static CF_FN state_open(struct shield_volume *v, struct sh_inode *ino, bool crea
                 s->buckets[i] = -1;
         }
         sh_backing_name(ino->id, 'd', name);
+        if (create) {
+                v->dir_dirty = true; /* the next commit syncs the directory first */
+        }
         st = v->ops->open(v->st, name, fl, &s->hd);
         /* The manifest names this file: a missing backing file was renamed or deleted. */
         ENSURE(st.code != CF_E_NOT_FOUND, CF_E_TAMPERED);

@@ -140,32 +140,62 @@ static CF_FN derive_keys(struct shield_volume *v, const uint8_t key[SHIELD_KEY_S
                               cf_slice_str("manifest"), v->manifest_key, sizeof(v->manifest_key));
 }
 
-static void header(uint8_t out[SH_HEADER_SIZE])
+static void put_u32le(uint8_t *p, uint32_t x)
 {
-        memcpy(out, SH_MAGIC, SH_MAGIC_SIZE);
-        out[8] = (uint8_t)SH_FORMAT_VERSION;
-        out[9] = 0;
-        out[10] = 0;
-        out[11] = 0;
+        for (unsigned i = 0; i < 4; i++) {
+                p[i] = (uint8_t)(x >> (8 * i));
+        }
 }
 
-/* Checks the header and opens the sealed manifest into plain (a secret buffer). */
-static CF_FN unseal(const struct shield_volume *v, struct cf_slice sealed, struct cf_buf *plain)
+static void put_u64le(uint8_t *p, uint64_t x)
 {
-        struct cf_cursor c = cf_cursor_make(sealed);
-        struct cf_slice magic, body;
-        uint32_t format;
+        for (unsigned i = 0; i < 8; i++) {
+                p[i] = (uint8_t)(x >> (8 * i));
+        }
+}
+
+static const char *slot_name(int slot)
+{
+        return slot == 0 ? SH_SLOT_NAME_0 : SH_SLOT_NAME_1;
+}
+
+/* One manifest slot as found at open. */
+struct slot_rec {
+        cf_status s; /* CF_OK: authenticated and decoded; else why not (CF_E_NOT_FOUND: none) */
+        struct sh_manifest m;
+        uint8_t tag[SHIELD_TAG_SIZE];
+};
+
+/* Parses a slot file: checks the header, opens the sealed body into plain (a secret
+ * buffer) and hashes the record (the volume tag). Bytes after the record are leftovers of
+ * a longer earlier record and are not read. */
+static CF_FN unseal(const struct shield_volume *v, struct cf_slice file, struct cf_buf *plain,
+                    uint64_t *ret_generation, uint8_t tag[SHIELD_TAG_SIZE])
+{
+        struct cf_cursor c = cf_cursor_make(file);
+        struct cf_slice magic, body, record;
+        uint32_t format, len;
+        uint64_t generation;
 
         TRY(cf_cursor_take(&c, SH_MAGIC_SIZE, &magic));
         ENSURE(memcmp(magic.ptr, SH_MAGIC, SH_MAGIC_SIZE) == 0, CF_E_MALFORMED);
         TRY(cf_cursor_u32le(&c, &format));
-        ENSURE(format == SH_FORMAT_VERSION, CF_E_VERSION);
-        ENSURE(cf_cursor_left(&c) >= CF_AEAD_OVERHEAD, CF_E_TRUNCATED);
-        TRY(cf_cursor_take(&c, cf_cursor_left(&c), &body));
-        return cf_aead_open(v->manifest_key, cf_slice_make(sealed.ptr, SH_HEADER_SIZE), body,
-                            plain);
+        ENSURE(format == SH_FILE_VERSION, CF_E_VERSION);
+        TRY(cf_cursor_u64le(&c, &generation));
+        TRY(cf_cursor_u32le(&c, &len));
+        ENSURE(len >= CF_AEAD_OVERHEAD, CF_E_MALFORMED);
+        ENSURE(len <= SH_SEALED_MAX, CF_E_LIMIT);
+        ENSURE(cf_cursor_left(&c) >= len, CF_E_TRUNCATED);
+        TRY(cf_cursor_take(&c, len, &body));
+        TRY(cf_aead_open(v->manifest_key, cf_slice_make(file.ptr, SH_HEADER_SIZE), body, plain));
+        record = cf_slice_make(file.ptr, SH_HEADER_SIZE + (size_t)len);
+        TRY(cf_sha256(&record, 1, tag));
+        *ret_generation = generation;
+        return CF_OK;
 }
 
+/* Seals the manifest into a slot record: header (with the generation and the body length,
+ * authenticated as AAD) || nonce || ciphertext || GCM tag. */
 static CF_FN seal(const struct shield_volume *v, struct cf_buf *out)
 {
         struct cf_buf plain;
@@ -173,9 +203,15 @@ static CF_FN seal(const struct shield_volume *v, struct cf_buf *out)
         cf_status s;
 
         cf_buf_init(&plain, SH_MANIFEST_MAX, true);
-        header(head);
         s = sh_manifest_encode(&v->m, &plain);
+        if (cf_ok(s) && plain.size + CF_AEAD_OVERHEAD > SH_SEALED_MAX) {
+                s = cf_fail(CF_E_LIMIT);
+        }
         if (cf_ok(s)) {
+                memcpy(head, SH_MAGIC, SH_MAGIC_SIZE);
+                put_u32le(head + SH_MAGIC_SIZE, SH_FILE_VERSION);
+                put_u64le(head + SH_MAGIC_SIZE + 4, v->m.generation);
+                put_u32le(head + SH_MAGIC_SIZE + 12, (uint32_t)(plain.size + CF_AEAD_OVERHEAD));
                 s = cf_buf_append(out, head, sizeof(head));
         }
         if (cf_ok(s)) {
@@ -195,7 +231,7 @@ static CF_FN read_all(const struct shield_volume *v, const char *name, struct cf
 
         TRY(v->ops->open(v->st, name, 0, &h));
         s = v->ops->size(v->st, h, &size);
-        if (cf_ok(s) && size > SH_SEALED_MAX) {
+        if (cf_ok(s) && size > SH_SLOT_FILE_MAX) {
                 s = cf_fail(CF_E_LIMIT);
         }
         if (cf_ok(s)) {
@@ -222,43 +258,156 @@ static bool tag_expected(const uint8_t tag[SHIELD_TAG_SIZE], const uint8_t *cons
         return found;
 }
 
-static CF_FN load_manifest(struct shield_volume *v, const uint8_t *const expected[], size_t n,
-                           unsigned flags)
+/* Reads, authenticates and decodes one slot into r (r->s says how it went). */
+static void load_slot(const struct shield_volume *v, int slot, struct slot_rec *r)
 {
-        struct cf_buf sealed, plain;
-        uint8_t tag[SHIELD_TAG_SIZE];
-        struct cf_slice part;
-        cf_status s;
+        struct cf_buf file, plain;
+        uint64_t generation = 0;
 
-        cf_buf_init(&sealed, SH_SEALED_MAX, false);
-        s = read_all(v, SH_MANIFEST_NAME, &sealed);
-        if (s.code == CF_E_NOT_FOUND) {
-                cf_buf_done(&sealed);
-                /* A volume that had a tag cannot silently become a new one. */
-                ENSURE((flags & SHIELD_OPEN_ACCEPT_ANY_TAG) || n == 0, CF_E_ROLLBACK);
-                ENSURE(flags & SHIELD_OPEN_CREATE, CF_E_NOT_FOUND);
-                v->changed = true;
-                return CF_OK;
-        }
+        memset(r, 0, sizeof(*r));
+        cf_buf_init(&file, SH_SLOT_FILE_MAX, false);
         cf_buf_init(&plain, SH_MANIFEST_MAX, true);
-        if (cf_ok(s)) {
-                s = unseal(v, cf_buf_slice(&sealed), &plain);
+        r->s = read_all(v, slot_name(slot), &file);
+        if (cf_ok(r->s)) {
+                r->s = unseal(v, cf_buf_slice(&file), &plain, &generation, r->tag);
         }
-        part = cf_buf_slice(&sealed);
-        if (cf_ok(s)) {
-                s = cf_sha256(&part, 1, tag);
+        if (cf_ok(r->s)) {
+                r->s = sh_manifest_decode(cf_buf_slice(&plain), &r->m);
         }
-        if (cf_ok(s) && !(flags & SHIELD_OPEN_ACCEPT_ANY_TAG) && !tag_expected(tag, expected, n)) {
-                s = cf_fail(CF_E_ROLLBACK);
-        }
-        if (cf_ok(s)) {
-                s = sh_manifest_decode(cf_buf_slice(&plain), &v->m);
+        /* The header's generation is authenticated (AAD) and must be the manifest's. */
+        if (cf_ok(r->s) && r->m.generation != generation) {
+                sh_manifest_done(&r->m);
+                r->s = cf_fail(CF_E_MALFORMED);
         }
         cf_buf_done(&plain);
-        cf_buf_done(&sealed);
+        cf_buf_done(&file);
+}
+
+/* Opens the manifest: of the two slots, the authentic one with the highest generation that
+ * the freshness rules accept. A slot that does not authenticate is a write a crash cut
+ * short (or an edit): the other slot then holds the previous commit, which is accepted
+ * only if its tag is still expected, so falling back never admits an older state than the
+ * rules allow. When no slot is accepted, a damaged slot's error is reported (an edit is
+ * not a rollback), else CF_E_ROLLBACK. */
+static CF_FN load_manifest(struct shield_volume *v, const uint8_t *const expected[], size_t n,
+                           uint64_t min_generation, unsigned flags)
+{
+        struct slot_rec r[2];
+        void *h = NULL;
+        cf_status s = v->ops->open(v->st, SH_MANIFEST_LEGACY, 0, &h);
+        int order[2] = {0, 1}, chosen = -1;
+        bool any_valid = false;
+
+        if (cf_ok(s)) {
+                v->ops->close(v->st, h);
+                return cf_fail(CF_E_VERSION); /* a volume of format 1 */
+        }
+        if (s.code != CF_E_NOT_FOUND) {
+                return s;
+        }
+        load_slot(v, 0, &r[0]);
+        load_slot(v, 1, &r[1]);
+        if (cf_ok(r[0].s) && cf_ok(r[1].s) && r[1].m.generation > r[0].m.generation) {
+                order[0] = 1;
+                order[1] = 0;
+        }
+        for (int k = 0; k < 2 && chosen < 0; k++) {
+                struct slot_rec *x = &r[order[k]];
+
+                if (!cf_ok(x->s)) {
+                        continue;
+                }
+                any_valid = true;
+                if ((flags & SHIELD_OPEN_ACCEPT_ANY_TAG) || tag_expected(x->tag, expected, n) ||
+                    ((flags & SHIELD_OPEN_ACCEPT_NEWER) && x->m.generation > min_generation)) {
+                        chosen = order[k];
+                }
+        }
+        if (chosen >= 0) {
+                v->m = r[chosen].m;
+                memcpy(v->tag, r[chosen].tag, SHIELD_TAG_SIZE);
+                v->has_tag = true;
+                v->slot = chosen;
+                if (cf_ok(r[1 - chosen].s)) {
+                        sh_manifest_done(&r[1 - chosen].m);
+                }
+                return CF_OK;
+        }
+        for (int k = 0; k < 2; k++) {
+                if (cf_ok(r[k].s)) {
+                        sh_manifest_done(&r[k].m);
+                }
+        }
+        for (int k = 0; k < 2; k++) {
+                if (!cf_ok(r[k].s) && r[k].s.code != CF_E_NOT_FOUND) {
+                        return r[k].s;
+                }
+        }
+        ENSURE(!any_valid, CF_E_ROLLBACK);
+        /* No manifest at all. A volume that had a tag cannot silently become a new one
+         * (unless the policy says it may: reinitialisable). */
+        ENSURE((flags & (SHIELD_OPEN_ACCEPT_ANY_TAG | SHIELD_OPEN_ACCEPT_EMPTY)) || n == 0,
+               CF_E_ROLLBACK);
+        ENSURE(flags & SHIELD_OPEN_CREATE, CF_E_NOT_FOUND);
+        v->changed = true;
+        return CF_OK;
+}
+
+/* Header of a slot file without the key: its generation and record length. */
+static CF_FN peek_slot(const struct shield_storage_ops *ops, void *st, int slot,
+                       uint8_t tag[SHIELD_TAG_SIZE], uint64_t *ret_generation)
+{
+        struct shield_volume probe = {.ops = ops, .st = st};
+        struct cf_buf file;
+        struct cf_cursor c;
+        struct cf_slice magic, record;
+        uint32_t format = 0, len = 0;
+        uint64_t generation = 0;
+        cf_status s;
+
+        cf_buf_init(&file, SH_SLOT_FILE_MAX, false);
+        s = read_all(&probe, slot_name(slot), &file);
+        c = cf_cursor_make(cf_buf_slice(&file));
+        if (cf_ok(s)) {
+                s = cf_cursor_take(&c, SH_MAGIC_SIZE, &magic);
+        }
+        if (cf_ok(s) && memcmp(magic.ptr, SH_MAGIC, SH_MAGIC_SIZE) != 0) {
+                s = cf_fail(CF_E_MALFORMED);
+        }
+        if (cf_ok(s)) {
+                s = cf_cursor_u32le(&c, &format);
+        }
+        if (cf_ok(s)) {
+                s = cf_cursor_u64le(&c, &generation);
+        }
+        if (cf_ok(s)) {
+                s = cf_cursor_u32le(&c, &len);
+        }
+        if (cf_ok(s) && (format != SH_FILE_VERSION || len > cf_cursor_left(&c))) {
+                s = cf_fail(CF_E_MALFORMED);
+        }
+        if (cf_ok(s)) {
+                record = cf_slice_make(file.ptr, SH_HEADER_SIZE + (size_t)len);
+                s = cf_sha256(&record, 1, tag);
+        }
+        cf_buf_done(&file);
         TRY(s);
-        memcpy(v->tag, tag, sizeof(tag));
-        v->has_tag = true;
+        *ret_generation = generation;
+        return CF_OK;
+}
+
+CF_FN shield_disk_tag(const struct shield_storage_ops *ops, void *st, uint8_t tag[SHIELD_TAG_SIZE])
+{
+        uint8_t t[2][SHIELD_TAG_SIZE];
+        uint64_t g[2] = {0, 0};
+        bool ok[2];
+
+        ENSURE(ops != NULL && tag != NULL, CF_E_INVALID_ARG);
+        for (int i = 0; i < 2; i++) {
+                ok[i] = cf_ok(peek_slot(ops, st, i, t[i], &g[i]));
+        }
+        ENSURE(ok[0] || ok[1], CF_E_NOT_FOUND);
+        memcpy(tag, t[ok[1] && (!ok[0] || g[1] > g[0]) ? 1 : 0], SHIELD_TAG_SIZE);
         return CF_OK;
 }
 
@@ -394,9 +543,39 @@ static void volume_free(struct shield_volume *v)
         free(v);
 }
 
+/* A reset: removes every name in the backing directory (the old volume is unreadable
+ * with the new key anyway; this reclaims its space and leaves no manifest to refuse). */
+static CF_FN wipe_backing(struct shield_volume *v)
+{
+        struct names ns = {0};
+        cf_status s = v->ops->list(v->st, collect_name, &ns);
+
+        for (size_t i = 0; i < ns.n; i++) {
+                if (cf_ok(s)) {
+                        s = v->ops->unlink(v->st, ns.v[i]);
+                        if (s.code == CF_E_NOT_FOUND) {
+                                s = CF_OK;
+                        }
+                }
+                free(ns.v[i]);
+        }
+        free(ns.v);
+        TRY(s);
+        return v->ops->sync_dir(v->st);
+}
+
 CF_FN shield_volume_open(const struct shield_storage_ops *ops, void *st,
                          const uint8_t key[SHIELD_KEY_SIZE], const uint8_t *const expected_tags[],
                          size_t n_expected, unsigned flags, struct shield_volume **ret)
+{
+        ENSURE((flags & SHIELD_OPEN_ACCEPT_NEWER) == 0, CF_E_INVALID_ARG);
+        return shield_volume_open_ex(ops, st, key, expected_tags, n_expected, 0, flags, ret);
+}
+
+CF_FN shield_volume_open_ex(const struct shield_storage_ops *ops, void *st,
+                            const uint8_t key[SHIELD_KEY_SIZE],
+                            const uint8_t *const expected_tags[], size_t n_expected,
+                            uint64_t min_generation, unsigned flags, struct shield_volume **ret)
 {
         struct shield_volume *v;
         cf_status s;
@@ -404,8 +583,13 @@ CF_FN shield_volume_open(const struct shield_storage_ops *ops, void *st,
         ENSURE(ops != NULL && key != NULL && ret != NULL, CF_E_INVALID_ARG);
         ENSURE(n_expected == 0 || expected_tags != NULL, CF_E_INVALID_ARG);
         ENSURE((flags & ~(unsigned)(SHIELD_OPEN_CREATE | SHIELD_OPEN_ACCEPT_ANY_TAG |
-                                    SHIELD_OPEN_RDONLY)) == 0,
+                                    SHIELD_OPEN_RDONLY | SHIELD_OPEN_ACCEPT_NEWER |
+                                    SHIELD_OPEN_ACCEPT_EMPTY | SHIELD_OPEN_RESET)) == 0,
                CF_E_INVALID_ARG);
+        ENSURE(!(flags & (SHIELD_OPEN_ACCEPT_EMPTY | SHIELD_OPEN_RESET)) ||
+                   ((flags & SHIELD_OPEN_CREATE) && !(flags & SHIELD_OPEN_RDONLY)),
+               CF_E_INVALID_ARG);
+        ENSURE(!(flags & SHIELD_OPEN_RESET) || n_expected == 0, CF_E_INVALID_ARG);
         v = calloc(1, sizeof(*v));
         ENSURE(v != NULL, CF_E_NOMEM);
         if (pthread_mutex_init(&v->lock, NULL) != 0) {
@@ -415,9 +599,13 @@ CF_FN shield_volume_open(const struct shield_storage_ops *ops, void *st,
         v->ops = ops;
         v->st = st;
         v->flags = flags;
+        v->slot = -1;
         s = derive_keys(v, key);
+        if (cf_ok(s) && (flags & SHIELD_OPEN_RESET)) {
+                s = wipe_backing(v);
+        }
         if (cf_ok(s)) {
-                s = load_manifest(v, expected_tags, n_expected, flags);
+                s = load_manifest(v, expected_tags, n_expected, min_generation, flags);
         }
         if (cf_ok(s) && !(flags & SHIELD_OPEN_RDONLY)) {
                 s = recover(v);
@@ -428,6 +616,16 @@ CF_FN shield_volume_open(const struct shield_storage_ops *ops, void *st,
         }
         *ret = v;
         return CF_OK;
+}
+
+uint64_t shield_volume_generation(struct shield_volume *v)
+{
+        uint64_t g;
+
+        lock(v);
+        g = v->m.generation;
+        unlock(v);
+        return g;
 }
 
 void shield_volume_set_prepare(struct shield_volume *v, shield_prepare_fn fn, void *ctx)
@@ -473,27 +671,42 @@ static void bump_versions(struct shield_volume *v, int delta)
         }
 }
 
-static CF_FN write_manifest(struct shield_volume *v, struct cf_slice sealed)
+/* Writes the sealed record into the slot that does not hold the current state, in place,
+ * and makes it durable: one fdatasync (plus a directory sync the first time a slot file is
+ * created, and whenever backing files were created since the last one, so that the
+ * manifest never names a backing file whose directory entry a crash could lose). */
+static CF_FN write_manifest(struct shield_volume *v, struct cf_slice sealed, int slot)
 {
         void *h = NULL;
-        cf_status s;
+        cf_status s = v->ops->open(v->st, slot_name(slot), 0, &h);
 
-        TRY(v->ops->open(v->st, SH_MANIFEST_TMP, SHIELD_ST_CREATE | SHIELD_ST_TRUNC, &h));
-        s = v->ops->pwrite(v->st, h, sealed.ptr, sealed.size, 0);
+        if (s.code == CF_E_NOT_FOUND) {
+                v->dir_dirty = true;
+                s = v->ops->open(v->st, slot_name(slot), SHIELD_ST_CREATE, &h);
+        }
+        TRY(s);
+        if (v->dir_dirty) {
+                /* Before the record: its new backing files must exist after a crash. */
+                s = v->ops->sync_dir(v->st);
+        }
+        if (cf_ok(s)) {
+                v->dir_dirty = false;
+                s = v->ops->pwrite(v->st, h, sealed.ptr, sealed.size, 0);
+        }
         if (cf_ok(s)) {
                 s = v->ops->fsync(v->st, h);
         }
         v->ops->close(v->st, h);
-        TRY(s);
-        return v->ops->rename(v->st, SH_MANIFEST_TMP, SH_MANIFEST_NAME);
+        return s;
 }
 
 /* Flushes, seals and writes the manifest. On failure nothing in memory has changed and
- * the old manifest is still the one on disk. */
+ * the slot holding the current state is untouched. */
 static CF_FN commit_write(struct shield_volume *v, uint8_t tag[SHIELD_TAG_SIZE])
 {
         struct cf_buf sealed;
         struct cf_slice part;
+        int slot = v->slot < 0 ? 0 : 1 - v->slot;
         cf_status s = CF_OK;
 
         for (size_t i = 0; i < v->m.n && cf_ok(s); i++) {
@@ -502,29 +715,31 @@ static CF_FN commit_write(struct shield_volume *v, uint8_t tag[SHIELD_TAG_SIZE])
                 }
         }
         TRY(s);
-        cf_buf_init(&sealed, SH_SEALED_MAX, false);
+        cf_buf_init(&sealed, SH_HEADER_SIZE + SH_SEALED_MAX, false);
         v->m.generation++;
         bump_versions(v, 1);
         s = seal(v, &sealed);
-        part = cf_buf_slice(&sealed);
         if (cf_ok(s)) {
+                part = cf_slice_make(sealed.ptr, sealed.size);
                 s = cf_sha256(&part, 1, tag);
         }
         if (cf_ok(s) && v->prepare != NULL) {
-                s = v->prepare(v->prepare_ctx, tag);
+                s = v->prepare(v->prepare_ctx, tag, v->m.generation);
         }
         if (cf_ok(s)) {
-                s = write_manifest(v, part);
+                s = write_manifest(v, cf_buf_slice(&sealed), slot);
         }
         cf_buf_done(&sealed);
         if (!cf_ok(s)) {
                 bump_versions(v, -1);
                 v->m.generation--;
+                return s;
         }
-        return s;
+        v->slot = slot;
+        return CF_OK;
 }
 
-/* After the rename: the new state is the committed one. */
+/* After the record is durable: the new state is the committed one. */
 static CF_FN commit_apply(struct shield_volume *v, const uint8_t tag[SHIELD_TAG_SIZE])
 {
         cf_status s = CF_OK;
@@ -580,12 +795,7 @@ CF_FN shield_volume_commit(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_S
                 s = commit_write(v, tag);
         }
         if (cf_ok(s)) {
-                cf_status d = v->ops->sync_dir(v->st);
-
                 s = commit_apply(v, tag);
-                if (cf_ok(s)) {
-                        s = d;
-                }
         }
         if (cf_ok(s)) {
                 memcpy(tag_out, tag, SHIELD_TAG_SIZE);
@@ -651,7 +861,7 @@ static CF_FN new_inode(const char *path, enum shield_type type, struct sh_inode 
 
 static CF_FN mkdir_locked(struct shield_volume *v, const char *path)
 {
-        struct sh_inode *ino;
+        struct sh_inode *ino = NULL;
         cf_status s;
 
         TRY(check_writable(v));
@@ -865,7 +1075,7 @@ CF_FN shield_volume_verify(struct shield_volume *v, shield_verify_fn fn, void *c
 
 static CF_FN create_file(struct shield_volume *v, const char *path, struct sh_inode **ret)
 {
-        struct sh_inode *ino;
+        struct sh_inode *ino = NULL;
         cf_status s;
 
         TRY(check_parent(v, path));

@@ -91,3 +91,58 @@ def test_tampered_approval_is_refused(world):
     json.dump(j, open(b, "w"))
     p = _change(world, "create", doc, [a, b])
     assert p.returncode == 1 and "board" in p.stderr
+
+
+def _approve_delete(world, name, current, who, veto=False):
+    out = os.path.join(world.tmp, "%s-del-%s.sig" % (who, "veto" if veto else "ok"))
+    if os.path.exists(out):
+        os.unlink(out)
+    args = ["policy", "approve", "--delete", name, "--predecessor", current, "--out", out]
+    world.coffer(*(args + (["--veto"] if veto else [])), identity=who)
+    return out
+
+
+def _delete(world, name, approvals, who="alice"):
+    args = ["--json", "policy", "delete", name]
+    for a in approvals:
+        args += ["--approval", a]
+    return world.coffer(*args, identity=who, check=False)
+
+
+def test_deletion_needs_the_board(world):
+    doc = _board_policy(world, veto=["carol"])
+    p = _change(world, "create", doc, [_approve(world, doc, "alice"), _approve(world, doc, "bob")])
+    current = json.loads(p.stdout)["digest"]
+    # no approvals, one approval, and approvals of the version (not of its deletion)
+    assert "board" in _delete(world, "gov/app", []).stderr
+    assert _delete(world, "gov/app", [_approve_delete(world, "gov/app", current,
+                                                      "alice")]).returncode == 1
+    p = _delete(world, "gov/app", [_approve(world, doc, "alice"), _approve(world, doc, "bob")])
+    assert p.returncode == 1 and "board" in p.stderr
+    # a deletion approval over another predecessor does not count
+    other = _approve_delete(world, "gov/app", "0" * 64, "bob")
+    p = _delete(world, "gov/app", [_approve_delete(world, "gov/app", current, "alice"), other])
+    assert p.returncode == 1
+    # a veto blocks the deletion
+    dels = [_approve_delete(world, "gov/app", current, w) for w in ("alice", "bob")]
+    p = _delete(world, "gov/app", dels + [_approve_delete(world, "gov/app", current, "carol",
+                                                          veto=True)])
+    assert p.returncode == 1 and "board" in p.stderr
+    p = _delete(world, "gov/app", dels, who="carol")
+    assert p.returncode == 0, p.stderr
+    deleted = json.loads(p.stdout)
+    assert deleted["deleted"] is True and deleted["predecessor"] == current
+    assert "deleted" in world.coffer("policy", "history", "gov/app").stdout
+    # re-creation needs the deleted version's board, over the deletion digest as predecessor
+    p = _change(world, "create", doc, [_approve(world, doc, "alice"), _approve(world, doc, "bob")])
+    assert p.returncode == 1 and ("policy.recreate" in p.stderr or "board" in p.stderr)
+    path = world.write("recreate.json", json.dumps(doc))
+    sigs = []
+    for who in ("alice", "bob"):
+        out = os.path.join(world.tmp, "%s-recreate.sig" % who)
+        world.coffer("policy", "approve", path, "--predecessor", deleted["digest"], "--out", out,
+                     identity=who)
+        sigs.append(out)
+    p = _change(world, "create", doc, sigs)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["predecessor"] == deleted["digest"]

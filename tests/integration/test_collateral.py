@@ -90,7 +90,7 @@ def test_collateral_needs_a_client_certificate(world):
 def test_self_contained_set_imports_in_any_order(world):
     world.key_id()
     files = [vec(f) for f in reversed(SGX_SET)]
-    out = json.loads(world.coffer("--json", "collateral", "import", "--", "--allow-expired",
+    out = json.loads(world.coffer("--json", "collateral", "import", "--allow-expired",
                                   *files).stdout)
     kinds = {o["name"]: o["kind"] for o in out}
     assert kinds["dcapqvl_sgx_coll.tcb_info.signed_body.json"] == "tcb_info"
@@ -103,7 +103,7 @@ def test_self_contained_set_imports_in_any_order(world):
     body = rows["dcapqvl_sgx_coll.tcb_info.signed_body.json"]
     assert body["verified"] is True and len(body["issuer"]) == 64
     # a bundle verifies against what is stored now (the root)
-    p = world.coffer("collateral", "import", "--", "--allow-expired",
+    p = world.coffer("collateral", "import", "--allow-expired",
                      vec("sgx/dcapqvl_sgx_quote_collateral.json"))
     assert "bundle" in p.stdout and "verified by" in p.stdout
 
@@ -122,14 +122,14 @@ def test_missing_issuer_is_named_and_later_import_closes_it(world):
     world.key_id()
     body = vec("sgx/dcapqvl_sgx_coll.tcb_info.signed_body.json")
     sig = vec("sgx/dcapqvl_sgx_coll.tcb_info.sig_rs.hex")
-    p = world.coffer("collateral", "import", "--", "--allow-expired", body, sig, check=False)
+    p = world.coffer("collateral", "import", "--allow-expired", body, sig, check=False)
     assert p.returncode == 1
     assert "'Intel SGX TCB Signing' whose certificate is not in this import nor in stored" \
         in p.stderr
     assert listed(world) == []
     world.coffer("collateral", "import", vec(ROOT_CA),
                  vec("sgx/dcapqvl_sgx_coll.tcb_info_issuer_chain.pem"))
-    world.coffer("collateral", "import", "--", "--allow-expired", body, sig)
+    world.coffer("collateral", "import", "--allow-expired", body, sig)
     assert len(listed(world)) == 4
 
 

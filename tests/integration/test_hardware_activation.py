@@ -42,7 +42,7 @@ def sgx_policy(me):
 def test_sgx_quote_is_verified_with_imported_collateral(world):
     me = world.key_id()
     world.create(sgx_policy(me))
-    world.coffer("collateral", "import", "--", "--allow-expired",
+    world.coffer("collateral", "import", "--allow-expired",
                  *[os.path.join(VECTORS, f) for f in SGX_COLL])
     status, body = raw(world, "hw/sgx", "enclave", "sgx",
                        os.path.join(VECTORS, "sgx/dcapqvl_sgx_quote_v3.bin"))

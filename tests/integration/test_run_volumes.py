@@ -1,8 +1,10 @@
 """Volumes under coffer-run: an unmodified python3 writes to a shielded volume; the data is
 encrypted on disk, survives runs, and an older copy of the volume is refused as a rollback
 because cofferd keeps the volume's tag (prepare, commit) on every commit."""
+import hashlib
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -34,12 +36,12 @@ with open(path, "a") as f:
 """
 
 
-def _setup(world):
+def _setup(world, **volume):
     me = world.key_id()
     mount = os.path.join(world.tmp, "mnt", "data")
     doc = sim_policy("run/vol", me, PYTHON, command=["python3", "-c", SCRIPT, mount, "WORD"],
                      extra_service={"volumes": [{"volume": "data", "path": mount}]})
-    doc["volumes"] = [{"name": "data", "rollback": "protected"}]
+    doc["volumes"] = [dict({"name": "data", "rollback": "protected"}, **volume)]
     world.create(doc)
     return doc, mount
 
@@ -96,14 +98,15 @@ with open(path, "a") as f:
 """
 
 
-def test_kill_9_during_heavy_writes_then_continue(world):
+@pytest.mark.parametrize("freshness", ["strict", "batched"])
+def test_kill_9_during_heavy_writes_then_continue(world, freshness):
     import signal
     import time
     me = world.key_id()
     mount = os.path.join(world.tmp, "mnt", "crash")
     doc = sim_policy("run/crash", me, PYTHON, command=["python3", "-c", WRITER, mount],
                      extra_service={"volumes": [{"volume": "data", "path": mount}]})
-    doc["volumes"] = [{"name": "data", "rollback": "protected"}]
+    doc["volumes"] = [{"name": "data", "rollback": "protected", "freshness": freshness}]
     world.create(doc)
     env = world.env(COFFER_VOLUME_DIR=os.path.join(world.tmp, "vols"))
     proc = subprocess.Popen([COFFER_RUN, "--policy", "run/crash", "--service", "app", PYTHON],
@@ -142,3 +145,89 @@ def test_kill_9_during_heavy_writes_then_continue(world):
     finally:
         cont.kill()
         cont.wait(timeout=10)
+
+
+def _backing(world):
+    return os.path.join(world.tmp, "vols", "run%2Fvol", "data")
+
+
+def _cofferd_tags(world):
+    import json
+    bundle = json.loads(world.probe("normal", "run/vol", "app", measure(PYTHON))["bodies"][0])
+    return bundle["volumes"][0]
+
+
+def _disk_tag(world):
+    """The tag of the manifest slot with the newest generation (docs/formats/volume.md,
+    "Manifest slots"): header = magic (8), u32 version, u64 generation, u32 body length; the
+    tag is SHA-256 of the header and body (bytes after them are leftovers)."""
+    best = None
+    for name in ("manifest.0", "manifest.1"):
+        path = os.path.join(_backing(world), name)
+        if not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        generation, length = struct.unpack_from("<QI", data, 12)
+        if best is None or generation > best[0]:
+            best = (generation, hashlib.sha256(data[:24 + length]).hexdigest())
+    assert best is not None, "no manifest slot in the backing directory"
+    return best[1]
+
+
+def test_batched_mode_end_to_end_and_rollback_refused(world):
+    doc, mount = _setup(world, freshness="batched", batched_window_ms=50)
+    p = _run(world, doc, "one")
+    assert p.returncode == 0, p.stderr
+    # a clean exit waits for cofferd: it knows the state on disk, with its generation
+    vol = _cofferd_tags(world)
+    assert vol["freshness"] == "batched" and vol["expected_tags"] == [_disk_tag(world)]
+    assert vol["generation"] >= 1
+    p = _run(world, doc, "two")
+    assert p.returncode == 0 and "one-secret-marker" in p.stdout, p.stderr
+    backing = _backing(world)
+    old = os.path.join(world.tmp, "old")
+    shutil.copytree(backing, old)
+    p = _run(world, doc, "three")
+    assert p.returncode == 0 and "two-secret-marker" in p.stdout, p.stderr
+    assert _cofferd_tags(world)["generation"] > vol["generation"]
+    shutil.rmtree(backing)
+    shutil.copytree(old, backing)
+    p = _run(world, doc, "four")
+    assert p.returncode == 125 and "rollback" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_reinitializable_refuses_rollback_starts_empty_and_resets(world):
+    import json
+    doc, mount = _setup(world, rollback="reinitializable")
+    assert _run(world, doc, "one").returncode == 0
+    backing = _backing(world)
+    old = os.path.join(world.tmp, "old")
+    shutil.copytree(backing, old)
+    p = _run(world, doc, "two")
+    assert p.returncode == 0 and "one-secret-marker" in p.stdout, p.stderr
+    # an older copy is still a rollback
+    saved = os.path.join(world.tmp, "saved")
+    shutil.move(backing, saved)
+    shutil.copytree(old, backing)
+    p = _run(world, doc, "three")
+    assert p.returncode == 125 and "rollback" in p.stderr, (p.returncode, p.stderr)
+    # a deleted volume starts empty (that is what reinitializable allows)
+    shutil.rmtree(backing)
+    p = _run(world, doc, "four")
+    assert p.returncode == 0 and p.stdout.startswith("before: \n"), p.stdout + p.stderr
+    # an authorised reset: a new key; the next start wipes the old files and starts empty
+    shutil.rmtree(backing)
+    shutil.move(saved, backing)
+    c = world.https("alice")
+    c.request("POST", "/v1/volumes/run%2Fvol/data/reset", body="{}")
+    r = c.getresponse()
+    assert r.status == 200, r.read()
+    r.read()
+    c.close()
+    p = _run(world, doc, "five")
+    assert p.returncode == 0 and p.stdout.startswith("before: \n"), p.stdout + p.stderr
+    p = _run(world, doc, "six")
+    assert p.returncode == 0 and "five-secret-marker" in p.stdout, p.stderr
+    assert "one-secret-marker" not in p.stdout
+    assert _cofferd_tags(world)["reset"] is False

@@ -81,3 +81,76 @@ def test_policy_validation_of_volumes(world):
     doc["services"][0]["volumes"].append({"volume": "missing", "path": "/x"})
     p = world.create(doc, check=False)
     assert p.returncode == 1 and "no volume named 'missing'" in p.stderr
+
+
+def _post(world, path, body, identity=None):
+    c = world.https(identity)
+    c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    out = r.status, json.loads(r.read())
+    c.close()
+    return out
+
+
+def test_batched_advance_needs_growing_generations(world):
+    me = world.key_id()
+    doc = _policy(me)
+    doc["volumes"][0].update({"freshness": "batched", "batched_window_ms": 40})
+    world.create(doc)
+    vol = _activate(world)["volumes"][0]
+    assert vol["freshness"] == "batched" and vol["batched_window_ms"] == 40
+    assert vol["generation"] == 0 and vol["reset"] is False
+    t1, t2, t3 = "11" * 32, "22" * 32, "33" * 32
+    tok = vol["token"]
+    # an advance must name its generation
+    assert _tag(world, {"token": tok, "advance": t1})[0] == 403
+    assert _tag(world, {"token": tok, "advance": t1, "generation": 5}) == (
+        200, {"committed": t1, "prepared": None})
+    # the same or an older generation cannot move cofferd back (a replayed report)
+    status, body = _tag(world, {"token": tok, "advance": t2, "generation": 5})
+    assert status == 409 and body["error"]["code"] == "volume.generation"
+    assert _tag(world, {"token": tok, "advance": t2, "generation": 4})[0] == 409
+    assert _tag(world, {"token": tok, "advance": t3, "generation": 9})[0] == 200
+    b = _activate(world)["volumes"][0]
+    assert b["expected_tags"] == [t3] and b["generation"] == 9
+    assert _tag(world, {"token": tok, "advance": t1, "generation": -1})[0] == 403
+
+
+def test_reset_needs_update_permission_and_is_audited(world):
+    me = world.key_id()
+    doc = _policy(me)
+    doc["volumes"][0]["rollback"] = "reinitializable"
+    world.create(doc)
+    vol = _activate(world)["volumes"][0]
+    t1 = "11" * 32
+    assert _tag(world, {"token": vol["token"], "prepare": t1, "generation": 1})[0] == 200
+    assert _tag(world, {"token": vol["token"], "commit": t1, "generation": 1})[0] == 200
+    # without a client certificate: refused
+    status, body = _post(world, "/v1/volumes/vol%2Fapp/data/reset", {})
+    assert status == 401
+    status, body = _post(world, "/v1/volumes/vol%2Fapp/nope/reset", {}, identity="alice")
+    assert status == 404
+    status, body = _post(world, "/v1/volumes/vol%2Fapp/data/reset", {}, identity="alice")
+    assert status == 200 and body["reset"] is True, body
+    b = _activate(world)["volumes"][0]
+    # a new key (the old contents are unreadable), no tags, and the reset flag for the shield
+    assert b["key"] != vol["key"] and b["token"] != vol["token"]
+    assert b["expected_tags"] == [] and b["reset"] is True and b["generation"] == 0
+    # the old token no longer moves the tags
+    assert _tag(world, {"token": vol["token"], "prepare": t1})[0] == 403
+    # the first tag of the new volume clears the reset flag
+    assert _tag(world, {"token": b["token"], "prepare": t1, "generation": 1})[0] == 200
+    assert _activate(world)["volumes"][0]["reset"] is False
+    status, raw = world.get("/v1/audit?from=1&limit=100", identity="alice")
+    assert status == 200
+    resets = [e for e in json.loads(raw)["entries"] if e["type"] == "volume.reset"]
+    assert len(resets) == 1 and resets[0]["details"] == {"policy": "vol/app", "volume": "data"}
+
+
+def test_reset_refused_without_update_permission(world):
+    me = world.key_id()
+    doc = _policy(me)
+    world.create(doc)
+    world.key_id("bob")
+    status, body = _post(world, "/v1/volumes/vol%2Fapp/data/reset", {}, identity="bob")
+    assert status == 403 and body["error"]["code"] == "policy.access", body

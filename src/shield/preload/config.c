@@ -167,8 +167,41 @@ enum {
         SEEN_KEY = 4,
         SEEN_TAGS = 8,
         SEEN_ANY = 16,
-        SEEN_CREATE = 32
+        SEEN_CREATE = 32,
+        SEEN_EMPTY = 64,
+        SEEN_RESET = 128,
+        SEEN_FRESHNESS = 256,
+        SEEN_WINDOW = 512,
+        SEEN_GENERATION = 1024
 };
+
+/* An unsigned JSON integer (digits only, no sign, no leading zero) in [min, max]. */
+static CF_FN parse_uint(struct cf_cursor *c, uint64_t min, uint64_t max, uint64_t *ret)
+{
+        char digits[21];
+        size_t n = 0;
+        uint8_t b;
+
+        skip_ws(c);
+        while (peek(c, &b) && b >= '0' && b <= '9') {
+                ENSURE(n + 1 < sizeof(digits), CF_E_LIMIT);
+                digits[n++] = (char)b;
+                cf_ignore(cf_cursor_skip(c, 1)); /* peek proved the byte is there */
+        }
+        digits[n] = '\0';
+        ENSURE(n > 0 && (n == 1 || digits[0] != '0'), CF_E_SYNTAX);
+        ENSURE(cf_ok(cf_parse_u64(digits, min, max, ret)), CF_E_SCHEMA);
+        return CF_OK;
+}
+
+static CF_FN parse_freshness(struct cf_cursor *c, bool *batched)
+{
+        char f[16];
+        TRY(parse_string(c, f, sizeof(f)));
+        ENSURE(strcmp(f, "strict") == 0 || strcmp(f, "batched") == 0, CF_E_SCHEMA);
+        *batched = strcmp(f, "batched") == 0;
+        return CF_OK;
+}
 
 static CF_FN mark(unsigned *seen, unsigned bit)
 {
@@ -206,6 +239,30 @@ static CF_FN parse_member(struct cf_cursor *c, struct pre_volume_config *v, unsi
                 TRY(mark(seen, SEEN_CREATE));
                 return parse_bool(c, &v->create);
         }
+        if (strcmp(name, "accept_empty") == 0) {
+                TRY(mark(seen, SEEN_EMPTY));
+                return parse_bool(c, &v->accept_empty);
+        }
+        if (strcmp(name, "reset") == 0) {
+                TRY(mark(seen, SEEN_RESET));
+                return parse_bool(c, &v->reset);
+        }
+        if (strcmp(name, "freshness") == 0) {
+                TRY(mark(seen, SEEN_FRESHNESS));
+                return parse_freshness(c, &v->batched);
+        }
+        if (strcmp(name, "window_ms") == 0) {
+                uint64_t ms;
+                TRY(mark(seen, SEEN_WINDOW));
+                TRY(parse_uint(c, PRE_WINDOW_MIN_MS, PRE_WINDOW_MAX_MS, &ms));
+                v->window_ms = (uint32_t)ms;
+                return CF_OK;
+        }
+        if (strcmp(name, "generation") == 0) {
+                TRY(mark(seen, SEEN_GENERATION));
+                v->has_generation = true;
+                return parse_uint(c, 0, UINT64_MAX, &v->generation);
+        }
         return cf_fail(CF_E_SCHEMA); /* unknown keys fail closed */
 }
 
@@ -221,6 +278,13 @@ static CF_FN parse_volume(struct cf_cursor *c, struct pre_volume_config *v)
         }
         const unsigned need = SEEN_MOUNT | SEEN_BACKING | SEEN_KEY;
         ENSURE((seen & need) == need, CF_E_SCHEMA);
+        /* A window only means something in batched mode; a reset starts from nothing. */
+        ENSURE(!(seen & SEEN_WINDOW) || v->batched, CF_E_SCHEMA);
+        if (!(seen & SEEN_WINDOW)) {
+                v->window_ms = PRE_WINDOW_DEFAULT_MS;
+        }
+        ENSURE(!v->reset || (v->n_tags == 0 && v->create), CF_E_SCHEMA);
+        ENSURE(!v->accept_empty || v->create, CF_E_SCHEMA);
         return CF_OK;
 }
 

@@ -232,6 +232,8 @@ struct pre_vol {
         uint64_t gen;          /* the family generation v reflects */
         struct cf_secret *key; /* kept to reopen v after a relative's commit */
         struct timespec mtime; /* reported as every time of every entry */
+        bool batched;          /* freshness "batched": commits are reported after the fact */
+        uint32_t window_ms;    /* batched: the bound on how late cofferd may hear of one */
 };
 
 /* An open directory stream of a shielded directory, handed out as a DIR *. */
@@ -245,10 +247,20 @@ struct pre_dir {
 /* State shared by a process and its forked children (a MAP_SHARED anonymous page made by
  * the constructor): per volume, the generation and tag of the last commit by any of them,
  * and which of them holds the write token. See docs/shield-preload.md "fork". */
+#define PRE_UNACKED_MAX 16 /* batched commits remembered with their time (see agent_unacked) */
+struct pre_unacked {
+        uint64_t generation; /* a volume generation reported to the agent, not yet acked */
+        int64_t t_ms;        /* CLOCK_MONOTONIC time of that commit */
+};
 struct pre_family_vol {
         uint64_t gen;
         uint8_t tag[SHIELD_TAG_SIZE];
         pid_t writer; /* 0: nobody has uncommitted changes */
+        /* Batched freshness: reported commits cofferd has not confirmed yet, oldest first.
+         * When full, the last entry takes the newest generation and keeps its older time,
+         * which only makes the bound check earlier (conservative). */
+        struct pre_unacked unacked[PRE_UNACKED_MAX];
+        unsigned n_unacked;
 };
 struct pre_family {
         pthread_mutex_t lock; /* process-shared, robust */
@@ -310,33 +322,85 @@ static bool is_writable(int flags)
 }
 
 /* ---------------------------------------------------------------------------------------
- * The freshness agent (coffer-run's parent process): with COFFER_SHIELD_AGENT_FD, every
- * commit is first prepared at cofferd and then committed there ("strict" mode: the commit
- * returns only once cofferd knows the tag). One request per line, answered "ok" or "error":
- *   prepare INDEX TAGHEX      before the new manifest is written
- *   commit INDEX TAGHEX       after it was renamed into place
- * Requests are made under the family lock, so related processes never interleave. */
+ * The freshness agent (coffer-run's parent process, docs/shield-preload.md "agent"): with
+ * COFFER_SHIELD_AGENT_FD, every commit is told to cofferd. One request per line:
+ *   prepare INDEX TAGHEX GEN  strict: before the new manifest is written; answered ok|error
+ *   commit INDEX TAGHEX GEN   strict: after it was renamed into place; answered ok|error
+ *   advance INDEX TAGHEX GEN  batched: after the local commit; not answered at once: the
+ *                             agent sends the newest pending one to cofferd within a quarter
+ *                             of the window and then writes "ack INDEX GEN"
+ * Requests are made (and replies read) under the family lock, so related processes never
+ * interleave; an "ack" read by any of them updates the shared family state. */
 
 #define PRE_ENV_AGENT     "COFFER_SHIELD_AGENT_FD"
 #define PRE_AGENT_WAIT_MS 30000
 
 static int g_agent_fd = -1;
 
-static cf_status agent_call(const char *verb, size_t index, const uint8_t tag[SHIELD_TAG_SIZE])
+static int64_t now_ms(void)
 {
-        char line[128], reply[16];
-        size_t got = 0, n;
-        int k;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
-        if (g_agent_fd < 0) {
-                return CF_OK;
+static void agent_acked(size_t index, uint64_t generation);
+
+/* Reads one line of at most out_size - 1 bytes, waiting up to wait_ms (0: only when bytes
+ * are already there). CF_E_TIMEOUT when none came, CF_E_IO when the agent is gone. */
+static CF_FN agent_line(char *out, size_t out_size, int wait_ms)
+{
+        size_t got = 0;
+        for (;;) {
+                struct pollfd p = {g_agent_fd, POLLIN, 0};
+                int r = poll(&p, 1, got == 0 ? wait_ms : PRE_AGENT_WAIT_MS);
+                if (r < 0 && errno == EINTR) {
+                        continue;
+                }
+                ENSURE(r > 0, r == 0 ? CF_E_TIMEOUT : CF_E_IO);
+                ssize_t rd = REAL(read)(g_agent_fd, out + got, 1);
+                ENSURE(rd == 1, CF_E_IO);
+                if (out[got] == '\n') {
+                        out[got] = '\0';
+                        return CF_OK;
+                }
+                ENSURE(++got < out_size, CF_E_MALFORMED);
         }
-        k = snprintf(line, sizeof(line), "%s %zu ", verb, index);
-        ENSURE(k > 0 && (size_t)k < sizeof(line) - 2 * SHIELD_TAG_SIZE - 2, CF_E_LIMIT);
+}
+
+/* Handles "ack INDEX GEN"; true when line was one. */
+static bool agent_ack_line(const char *line)
+{
+        uint64_t idx, gen;
+        char num[24];
+        const char *sp;
+        if (strncmp(line, "ack ", 4) != 0 || (sp = strchr(line + 4, ' ')) == NULL ||
+            (size_t)(sp - (line + 4)) >= sizeof(num)) {
+                return false;
+        }
+        memcpy(num, line + 4, (size_t)(sp - (line + 4)));
+        num[sp - (line + 4)] = '\0';
+        if (!cf_ok(cf_parse_u64(num, 0, PRE_VOLUMES_MAX - 1, &idx)) ||
+            !cf_ok(cf_parse_u64(sp + 1, 0, UINT64_MAX, &gen))) {
+                return false;
+        }
+        agent_acked((size_t)idx, gen);
+        return true;
+}
+
+static CF_FN agent_send(const char *verb, size_t index, const uint8_t tag[SHIELD_TAG_SIZE],
+                        uint64_t generation)
+{
+        char line[160];
+        size_t n;
+        int k = snprintf(line, sizeof(line), "%s %zu ", verb, index);
+        ENSURE(k > 0 && (size_t)k < sizeof(line) - 2 * SHIELD_TAG_SIZE - 24, CF_E_LIMIT);
         n = (size_t)k;
         cf_hex_encode(tag, SHIELD_TAG_SIZE, line + n, sizeof(line) - n);
         n += 2 * SHIELD_TAG_SIZE;
-        line[n++] = '\n';
+        k = snprintf(line + n, sizeof(line) - n, " %llu\n", (unsigned long long)generation);
+        ENSURE(k > 0 && (size_t)k < sizeof(line) - n, CF_E_LIMIT);
+        n += (size_t)k;
         for (size_t off = 0; off < n;) {
                 ssize_t w = REAL(write)(g_agent_fd, line + off, n - off);
                 if (w < 0 && errno == EINTR) {
@@ -345,30 +409,54 @@ static cf_status agent_call(const char *verb, size_t index, const uint8_t tag[SH
                 ENSURE(w > 0, CF_E_IO);
                 off += (size_t)w;
         }
-        while (got < sizeof(reply) - 1) {
-                struct pollfd p = {g_agent_fd, POLLIN, 0};
-                int r = poll(&p, 1, PRE_AGENT_WAIT_MS);
-                ssize_t rd;
-                ENSURE(r > 0 || (r < 0 && errno == EINTR), CF_E_TIMEOUT);
-                if (r < 0) {
-                        continue;
-                }
-                rd = REAL(read)(g_agent_fd, reply + got, 1);
-                ENSURE(rd == 1, CF_E_IO);
-                if (reply[got] == '\n') {
-                        break;
-                }
-                got++;
+        return CF_OK;
+}
+
+/* A strict request: waits for its "ok" (acks of batched volumes on the way are handled). */
+static cf_status agent_call(const char *verb, size_t index, const uint8_t tag[SHIELD_TAG_SIZE],
+                            uint64_t generation)
+{
+        char reply[64];
+
+        if (g_agent_fd < 0) {
+                return CF_OK;
         }
-        reply[got] = '\0';
+        TRY(agent_send(verb, index, tag, generation));
+        do {
+                TRY(agent_line(reply, sizeof(reply), PRE_AGENT_WAIT_MS));
+        } while (agent_ack_line(reply));
         ENSURE(strcmp(reply, "ok") == 0, CF_E_REFUSED);
         return CF_OK;
 }
 
-static cf_status agent_prepare(void *ctx, const uint8_t tag[SHIELD_TAG_SIZE]);
+static cf_status agent_prepare(void *ctx, const uint8_t tag[SHIELD_TAG_SIZE], uint64_t generation);
 
 /* ---------------------------------------------------------------------------------------
  * Commit and the tag file. */
+
+/* Replaces path with data: a temporary file (named after the process) renamed over it.
+ * Atomic for readers and after the process dies; deliberately NOT fsync'ed. The tag file
+ * is a stand-in for cofferd in tests and benchmarks (the durable copy of a tag is
+ * cofferd's), and two more synchronous flushes per commit would dwarf the commit itself. */
+static cf_status replace_file(const char *path, const char *data, size_t size)
+{
+        char tmp[PATH_MAX];
+        int n = snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
+        ENSURE(n > 0 && (size_t)n < sizeof(tmp), CF_E_LIMIT);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        TRY_ERRNO(fd);
+        cf_status s = cf_write_all(fd, data, size);
+        if (close(fd) != 0 && cf_ok(s)) {
+                s = cf_fail_errno(errno);
+        }
+        if (cf_ok(s) && rename(tmp, path) != 0) {
+                s = cf_fail_errno(errno);
+        }
+        if (!cf_ok(s)) {
+                unlink(tmp);
+        }
+        return s;
+}
 
 /* Writes one line per volume, in configuration order: the hex tag of its last commit, or
  * "none" for a new volume never committed. Atomic (temporary file and rename). */
@@ -390,7 +478,7 @@ static void publish_tags(void)
                 }
                 text[n++] = '\n';
         }
-        cf_status s = cf_write_file_atomic(g_tag_file, text, n, 0600);
+        cf_status s = replace_file(g_tag_file, text, n);
         if (!cf_ok(s)) {
                 pre_warn("cannot write the tag file %s: %s", g_tag_file, cf_strerror(s));
         }
@@ -412,6 +500,73 @@ static void family_unlock(void)
 static size_t vol_index(const struct pre_vol *vol)
 {
         return (size_t)(vol - g_vol);
+}
+
+/* An ack from the agent: cofferd recorded generation `generation` (or newer) of volume
+ * `index`. The family lock is held. */
+static void agent_acked(size_t index, uint64_t generation)
+{
+        if (index >= g_n_vol) {
+                return;
+        }
+        struct pre_family_vol *fv = &g_family->vol[index];
+        unsigned keep = 0;
+        for (unsigned i = 0; i < fv->n_unacked; i++) {
+                if (fv->unacked[i].generation > generation) {
+                        fv->unacked[keep++] = fv->unacked[i];
+                }
+        }
+        fv->n_unacked = keep;
+}
+
+/* Batched: reports a local commit to the agent (no wait). The family lock is held. */
+static cf_status agent_advance(struct pre_vol *vol, const uint8_t tag[SHIELD_TAG_SIZE],
+                               uint64_t generation)
+{
+        if (g_agent_fd < 0) {
+                return CF_OK;
+        }
+        struct pre_family_vol *fv = &g_family->vol[vol_index(vol)];
+        if (fv->n_unacked < PRE_UNACKED_MAX) {
+                fv->unacked[fv->n_unacked].generation = generation;
+                fv->unacked[fv->n_unacked].t_ms = now_ms();
+                fv->n_unacked++;
+        } else {
+                fv->unacked[PRE_UNACKED_MAX - 1].generation = generation;
+        }
+        return agent_send("advance", vol_index(vol), tag, generation);
+}
+
+/* Batched: reads the acks that arrived, then waits (up to PRE_AGENT_WAIT_MS) until no
+ * reported commit of vol is older than max_age_ms (0: until every one is acked). The
+ * family lock is held. CF_E_TIMEOUT, CF_E_IO (the agent is gone). */
+static cf_status agent_wait(struct pre_vol *vol, int64_t max_age_ms)
+{
+        if (g_agent_fd < 0) {
+                return CF_OK;
+        }
+        struct pre_family_vol *fv = &g_family->vol[vol_index(vol)];
+        int64_t deadline = now_ms() + PRE_AGENT_WAIT_MS;
+        char line[64];
+        bool block = false;
+        for (;;) {
+                int64_t now = now_ms();
+                bool late = fv->n_unacked > 0 &&
+                            (max_age_ms == 0 || now - fv->unacked[0].t_ms >= max_age_ms);
+                if (block && !late) {
+                        return CF_OK;
+                }
+                ENSURE(now < deadline, CF_E_TIMEOUT);
+                cf_status s = agent_line(line, sizeof(line), block ? (int)(deadline - now) : 0);
+                if (s.code == CF_E_TIMEOUT && !block) {
+                        block = true; /* nothing more queued: now wait only if late */
+                        continue;
+                }
+                TRY(s);
+                if (!agent_ack_line(line)) {
+                        return cf_fail(CF_E_MALFORMED); /* an answer nobody asked for */
+                }
+        }
 }
 
 /* Reopens the volume at the family's latest commit (tag-checked: a relative's commit is
@@ -443,7 +598,7 @@ static int reload(struct pre_vol *vol, const struct pre_family_vol *fv, bool rdo
         }
         shield_volume_close(vol->v);
         vol->v = nv;
-        if (g_agent_fd >= 0) {
+        if (g_agent_fd >= 0 && !vol->batched) {
                 shield_volume_set_prepare(nv, agent_prepare, vol);
         }
         vol->gen = fv->gen;
@@ -511,8 +666,17 @@ static int commit(struct pre_vol *vol)
         uint8_t tag[SHIELD_TAG_SIZE];
         struct pre_family_vol *fv = &g_family->vol[vol_index(vol)];
         family_lock();
-        cf_status s =
-            fv->gen == vol->gen ? shield_volume_commit(vol->v, tag) : cf_fail(CF_E_CONFLICT);
+        /* Batched: no commit while cofferd is more than one window behind (the bound the
+         * documentation promises); usually this only reads the acks that arrived. */
+        cf_status s = vol->batched ? agent_wait(vol, (int64_t)vol->window_ms) : CF_OK;
+        if (!cf_ok(s)) {
+                pre_warn("cofferd has not confirmed the commits of the volume at %s for %u ms: "
+                         "%s",
+                         vol->mount, vol->window_ms, cf_strerror(s));
+        } else {
+                s = fv->gen == vol->gen ? shield_volume_commit(vol->v, tag)
+                                        : cf_fail(CF_E_CONFLICT);
+        }
         if (cf_ok(s)) {
                 memcpy(fv->tag, tag, sizeof(tag));
                 __atomic_store_n(&fv->gen, fv->gen + 1, __ATOMIC_RELEASE);
@@ -520,7 +684,10 @@ static int commit(struct pre_vol *vol)
                 fv->writer = 0;
                 /* The tag is durable on disk; cofferd still holds it as prepared, which a
                  * restart accepts too, so a failure here loses no data. */
-                cf_status a = agent_call("commit", vol_index(vol), tag);
+                cf_status a = vol->batched
+                                  ? agent_advance(vol, tag, shield_volume_generation(vol->v))
+                                  : agent_call("commit", vol_index(vol), tag,
+                                               shield_volume_generation(vol->v));
                 if (!cf_ok(a)) {
                         pre_warn("cofferd did not record the commit of the volume at %s: %s",
                                  vol->mount, cf_strerror(a));
@@ -673,21 +840,16 @@ static ino_t path_ino(const char *vpath)
 /* Prints the rollback refusal with the tag found on disk and the tags expected. */
 __attribute__((noreturn)) static void die_rollback(const struct pre_volume_config *c)
 {
-        char path[PRE_PATH_MAX + 16];
         char found[2 * SHIELD_TAG_SIZE + 1] = "(no manifest)";
         char want[PRE_TAGS_MAX * (2 * SHIELD_TAG_SIZE + 1) + 8] = "";
-        struct cf_buf b;
-        cf_buf_init(&b, (size_t)16 << 20, false);
         uint8_t tag[SHIELD_TAG_SIZE];
-        struct cf_slice part[1];
-        if (join(path, sizeof(path), c->backing, "manifest", "") &&
-            cf_ok(cf_read_file(path, (size_t)16 << 20, &b))) {
-                part[0] = cf_buf_slice(&b);
-                if (cf_ok(cf_sha256(part, 1, tag))) {
+        struct shield_posix *p = NULL;
+        if (cf_ok(shield_posix_open(c->backing, false, &p))) {
+                if (cf_ok(shield_disk_tag(&shield_posix_ops, p, tag))) {
                         cf_hex_encode(tag, sizeof(tag), found, sizeof(found));
                 }
+                shield_posix_close(p);
         }
-        cf_buf_done(&b);
         size_t n = 0;
         for (size_t i = 0; i < c->n_tags; i++) {
                 cf_hex_encode(c->tags[i], SHIELD_TAG_SIZE, want + n, sizeof(want) - n);
@@ -721,14 +883,22 @@ static void open_volume(const struct pre_volume_config *c, size_t idx)
         for (size_t i = 0; i < c->n_tags; i++) {
                 tags[i] = c->tags[i];
         }
+        /* Batched: a state newer than cofferd's generation is one cofferd was not yet told
+         * of (a crash within the window); only with a generation cofferd vouches for. */
         unsigned flags = (c->create ? SHIELD_OPEN_CREATE : 0u) |
-                         (c->accept_any_tag ? SHIELD_OPEN_ACCEPT_ANY_TAG : 0u);
+                         (c->accept_any_tag ? SHIELD_OPEN_ACCEPT_ANY_TAG : 0u) |
+                         (c->accept_empty ? SHIELD_OPEN_ACCEPT_EMPTY : 0u) |
+                         (c->reset ? SHIELD_OPEN_RESET : 0u) |
+                         (c->batched && c->has_generation ? SHIELD_OPEN_ACCEPT_NEWER : 0u);
+        vol->batched = c->batched;
+        vol->window_ms = c->window_ms;
         s = cf_secret_new(SHIELD_KEY_SIZE, &vol->key);
         if (!cf_ok(s)) {
                 pre_die("cannot allocate key memory: %s", cf_strerror(s));
         }
         memcpy(vol->key->ptr, c->key, SHIELD_KEY_SIZE);
-        s = shield_volume_open(&shield_posix_ops, vol->st, c->key, tags, c->n_tags, flags, &vol->v);
+        s = shield_volume_open_ex(&shield_posix_ops, vol->st, c->key, tags, c->n_tags,
+                                  c->generation, flags, &vol->v);
         if (s.code == CF_E_ROLLBACK) {
                 die_rollback(c);
         }
@@ -736,16 +906,16 @@ static void open_volume(const struct pre_volume_config *c, size_t idx)
                 pre_die("cannot open the volume at %s (backing %s): %s", c->mount, c->backing,
                         cf_strerror(s));
         }
-        if (g_agent_fd >= 0) {
+        if (g_agent_fd >= 0 && !vol->batched) {
                 shield_volume_set_prepare(vol->v, agent_prepare, vol);
         }
 }
 
 /* The shield's prepare hook: cofferd must know the new tag before the manifest changes. */
-static cf_status agent_prepare(void *ctx, const uint8_t tag[SHIELD_TAG_SIZE])
+static cf_status agent_prepare(void *ctx, const uint8_t tag[SHIELD_TAG_SIZE], uint64_t generation)
 {
         const struct pre_vol *vol = ctx;
-        cf_status s = agent_call("prepare", vol_index(vol), tag);
+        cf_status s = agent_call("prepare", vol_index(vol), tag, generation);
 
         if (!cf_ok(s)) {
                 pre_warn("cofferd did not accept the new tag of the volume at %s: %s (the "
@@ -914,6 +1084,19 @@ __attribute__((destructor)) static void pre_fini(void)
         enter();
         for (size_t i = 0; i < g_n_vol; i++) {
                 (void)commit(&g_vol[i]); /* a failure was reported on stderr */
+        }
+        /* Batched: a clean exit leaves cofferd knowing the last state. */
+        for (size_t i = 0; i < g_n_vol; i++) {
+                if (g_vol[i].batched && g_vol[i].v != NULL) {
+                        family_lock();
+                        cf_status s = agent_wait(&g_vol[i], 0);
+                        family_unlock();
+                        if (!cf_ok(s)) {
+                                pre_warn("cofferd did not confirm the last commit of the volume "
+                                         "at %s: %s",
+                                         g_vol[i].mount, cf_strerror(s));
+                        }
+                }
         }
         leave();
 }

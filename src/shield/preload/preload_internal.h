@@ -31,7 +31,17 @@ struct pre_volume_config {
         size_t n_tags;
         bool accept_any_tag;
         bool create;
+        bool accept_empty;   /* reinitialisable: no manifest opens a new volume */
+        bool reset;          /* cofferd reset the volume: wipe the backing directory */
+        bool batched;        /* freshness "batched" (else "strict") */
+        uint32_t window_ms;  /* batched: PRE_WINDOW_MIN_MS..PRE_WINDOW_MAX_MS */
+        bool has_generation; /* cofferd recorded the generation of its committed tag */
+        uint64_t generation; /* that generation (batched: newer manifests are accepted) */
 };
+
+#define PRE_WINDOW_MIN_MS     10u
+#define PRE_WINDOW_MAX_MS     1000u
+#define PRE_WINDOW_DEFAULT_MS 100u
 
 struct pre_config {
         struct pre_volume_config vol[PRE_VOLUMES_MAX];

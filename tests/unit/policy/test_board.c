@@ -859,6 +859,223 @@ static void test_statement_byte_flips(void **state)
         cf_buf_done(&st);
 }
 
+static struct policy_approval *approval_v(size_t who, const char *digest, const char *pred,
+                                          enum policy_verdict v)
+{
+        struct cf_buf b;
+        struct policy_approval *a = NULL;
+
+        cf_buf_init(&b, POLICY_APPROVAL_MAX, false);
+        assert_true(
+            cf_ok(policy_approval_sign_verdict(g.key[who], POLICY_NAME, digest, pred, v, &b)));
+        assert_non_null(strstr((const char *)b.ptr, v == POLICY_VERDICT_DELETE ? "\"delete\""
+                                                    : v == POLICY_VERDICT_VETO ? "\"veto\""
+                                                                               : "\"approve\""));
+        assert_true(cf_ok(policy_approval_parse(cf_buf_slice(&b), &a)));
+        assert_int_equal(a->verdict, v);
+        assert_int_equal(a->veto, v == POLICY_VERDICT_VETO);
+        cf_buf_done(&b);
+        return a;
+}
+
+/* "delete" statements: their own bytes, their own digest, and they approve only deletions. */
+static void test_deletion_verdict(void **state)
+{
+        struct policy *p = board_2of3();
+        char del[65], del2[65];
+        struct cf_buf st;
+        struct policy_approval *d[3], *v[2];
+        struct attest_checks c;
+
+        (void)state;
+        assert_true(cf_ok(policy_deletion_digest(DIG_B, del)));
+        assert_true(cf_ok(policy_deletion_digest(DIG_C, del2)));
+        assert_string_not_equal(del, del2);
+        assert_false(cf_ok(policy_deletion_digest("xyz", del2)));
+        assert_false(cf_ok(policy_deletion_digest(NULL, del2)));
+        cf_buf_init(&st, 1024, false);
+        assert_true(cf_ok(policy_approval_statement_verdict(POLICY_NAME, del, DIG_B,
+                                                            POLICY_VERDICT_DELETE, &st)));
+        assert_non_null(strstr((const char *)st.ptr, "\ndelete"));
+        {
+                char want[512];
+                snprintf(want, sizeof(want), "coffer-approval-v1\n%s\n%s\n%s\ndelete", POLICY_NAME,
+                         del, DIG_B);
+                assert_string_equal((const char *)st.ptr, want);
+        }
+        cf_buf_done(&st);
+        cf_buf_init(&st, 1024, false);
+        assert_false(cf_ok(policy_approval_statement_verdict(POLICY_NAME, del, DIG_B,
+                                                             (enum policy_verdict)9, &st)));
+        cf_buf_done(&st);
+
+        d[0] = approval_v(0, del, DIG_B, POLICY_VERDICT_DELETE);
+        d[1] = approval_v(1, del, DIG_B, POLICY_VERDICT_DELETE);
+        d[2] = approval_v(2, del, DIG_B, POLICY_VERDICT_VETO);
+        v[0] = approval_v(0, del, DIG_B, POLICY_VERDICT_APPROVE); /* wrong verdict */
+        v[1] = approval_v(1, del, DIG_B, POLICY_VERDICT_APPROVE);
+
+        attest_checks_init(&c);
+        assert_true(
+            policy_board_decide(p->board, POLICY_NAME, del, DIG_B, true, d, 2, NULL, 0, &c, NULL));
+        attest_checks_done(&c);
+        /* "approve" statements do not approve a deletion, nor "delete" ones a version. */
+        attest_checks_init(&c);
+        assert_false(
+            policy_board_decide(p->board, POLICY_NAME, del, DIG_B, true, v, 2, NULL, 0, &c, NULL));
+        assert_non_null(strstr(find_check(&c, "board.approval[0]")->actual, "verdict approve"));
+        attest_checks_done(&c);
+        attest_checks_init(&c);
+        assert_false(
+            policy_board_decide(p->board, POLICY_NAME, del, DIG_B, false, d, 2, NULL, 0, &c, NULL));
+        attest_checks_done(&c);
+        /* A deletion has a predecessor. */
+        attest_checks_init(&c);
+        assert_false(
+            policy_board_decide(p->board, POLICY_NAME, del, NULL, true, d, 2, NULL, 0, &c, NULL));
+        attest_checks_done(&c);
+        /* A deletion statement edited into "approve" fails verification. */
+        v[0]->verdict = POLICY_VERDICT_DELETE;
+        attest_checks_init(&c);
+        assert_false(
+            policy_board_decide(p->board, POLICY_NAME, del, DIG_B, true, v, 1, NULL, 0, &c, NULL));
+        assert_non_null(strstr(find_check(&c, "board.approval[0]")->actual, "does not verify"));
+        attest_checks_done(&c);
+        free_all(d, 3);
+        free_all(v, 2);
+        policy_free(p);
+}
+
+/* Old and new verdict words parse; anything else does not. */
+static void test_verdict_parse(void **state)
+{
+        static const char *const bad[] = {"Delete", "deletе", "", "approve ", "remove", NULL};
+        struct policy_approval *a = approval_v(0, DIG_A, DIG_B, POLICY_VERDICT_DELETE);
+        struct cf_buf b;
+
+        (void)state;
+        policy_approval_free(a);
+        for (size_t i = 0; bad[i] != NULL; i++) {
+                json_t *j;
+                char *text;
+                struct policy_approval *r = NULL;
+                cf_buf_init(&b, POLICY_APPROVAL_MAX, false);
+                assert_true(cf_ok(policy_approval_sign_verdict(g.key[0], POLICY_NAME, DIG_A, DIG_B,
+                                                               POLICY_VERDICT_DELETE, &b)));
+                j = json_loadb((const char *)b.ptr, b.size, 0, NULL);
+                assert_non_null(j);
+                json_object_set_new(j, "verdict", json_string(bad[i]));
+                text = json_dumps(j, 0);
+                assert_false(cf_ok(policy_approval_parse(cf_slice_str(text), &r)));
+                assert_null(r);
+                free(text);
+                json_decref(j);
+                cf_buf_done(&b);
+        }
+}
+
+/* Attested programs may veto; the outcome reports the tally; needs names what is missing. */
+static void test_service_votes_and_needs(void **state)
+{
+        json_t *b =
+            json_pack("{s:[o, o, o, {s:s, s:s}], s:{s:i, s:[s, s, s, s]}, s:[s]}", "members",
+                      person(0), person(1), person(2), "name", "ci", "service", "shop/ci/checker",
+                      "rule", "at_least", 3, "of", "alice", "bob", "carol", "ci", "veto", "ci");
+        struct policy *p = parse_board_json(b);
+        struct policy_approval *alice = approval(0, POLICY_NAME, DIG_A, DIG_B, false);
+        struct policy_approval *bob = approval(1, POLICY_NAME, DIG_A, DIG_B, false);
+        struct policy_service_vote yes = {"shop/ci/checker", false}, no = {"shop/ci/checker", true};
+        struct policy_board_outcome o;
+        struct attest_checks c;
+        struct cf_buf n;
+
+        (void)state;
+        attest_checks_init(&c);
+        assert_false(policy_board_decide(p->board, POLICY_NAME, DIG_A, DIG_B, false, &alice, 1,
+                                         &yes, 1, &c, &o));
+        assert_true(o.approved[0] && o.approved[3] && !o.approved[1] && !o.met && !o.vetoed);
+        cf_buf_init(&n, 4096, false);
+        assert_true(cf_ok(policy_board_needs(p->board, o.approved, &n)));
+        assert_string_equal((const char *)n.ptr, "at_least 1 of [bob, carol]");
+        cf_buf_done(&n);
+        attest_checks_done(&c);
+
+        attest_checks_init(&c);
+        assert_true(policy_board_decide(p->board, POLICY_NAME, DIG_A, DIG_B, false,
+                                        (struct policy_approval *[]){alice, bob}, 2, &yes, 1, &c,
+                                        &o));
+        assert_true(o.met && !o.vetoed);
+        cf_buf_init(&n, 4096, false);
+        assert_true(cf_ok(policy_board_needs(p->board, o.approved, &n)));
+        assert_string_equal((const char *)n.ptr, "met");
+        cf_buf_done(&n);
+        attest_checks_done(&c);
+
+        /* The program vetoes: blocked, although three people-or-programs would suffice. */
+        attest_checks_init(&c);
+        assert_false(policy_board_decide(p->board, POLICY_NAME, DIG_A, DIG_B, false,
+                                         (struct policy_approval *[]){alice, bob}, 2, &no, 1, &c,
+                                         &o));
+        assert_true(o.vetoed);
+        assert_false(find_check(&c, "board.veto")->ok);
+        assert_non_null(strstr(find_check(&c, "board.service[0]")->actual, "veto by ci"));
+        attest_checks_done(&c);
+
+        /* Invalid arguments zero the outcome. */
+        attest_checks_init(&c);
+        assert_false(policy_board_decide(p->board, POLICY_NAME, "nothex", DIG_B, false, &alice, 1,
+                                         NULL, 0, &c, &o));
+        assert_false(o.approved[0] || o.met || o.vetoed);
+        assert_false(policy_board_decide(p->board, POLICY_NAME, DIG_A, DIG_B, false, &alice, 1,
+                                         NULL, 1, &c, &o));
+        attest_checks_done(&c);
+        policy_approval_free(alice);
+        policy_approval_free(bob);
+        policy_free(p);
+}
+
+/* namespace: {create: [...]} parses, round-trips and refuses bad shapes. */
+static void test_namespace_parse(void **state)
+{
+        static const char *const bad[] = {
+            "namespace: []\n", "namespace: {create: [nothex]}\n", "namespace: {other: 1}\n",
+            "namespace: {create: [\"" KID_1 "\", \"" KID_1 "\"]}\n", NULL};
+        struct policy_errors errs;
+        struct policy *p = NULL;
+        json_t *j = NULL;
+        char doc[2048];
+
+        (void)state;
+        snprintf(doc, sizeof(doc), "name: a/b\nnamespace: {create: [\"%s\"]}\n" MIN_SERVICE, KID_1);
+        assert_true(cf_ok(policy_parse(cf_slice_str(doc), &p, &errs)));
+        assert_non_null(p->ns);
+        assert_int_equal(p->ns->n_create_ids, 1);
+        assert_string_equal(p->ns->create_ids[0], KID_1);
+        assert_true(cf_ok(policy_to_json(p, &j)));
+        assert_string_equal(json_string_value(json_array_get(
+                                json_object_get(json_object_get(j, "namespace"), "create"), 0)),
+                            KID_1);
+        json_decref(j);
+        policy_free(p);
+        p = NULL;
+        snprintf(doc, sizeof(doc), "name: a/b\nnamespace: {}\n" MIN_SERVICE);
+        assert_true(cf_ok(policy_parse(cf_slice_str(doc), &p, &errs)));
+        assert_non_null(p->ns);
+        assert_int_equal(p->ns->n_create_ids, 0);
+        policy_free(p);
+        p = NULL;
+        snprintf(doc, sizeof(doc), "name: a/b\n" MIN_SERVICE);
+        assert_true(cf_ok(policy_parse(cf_slice_str(doc), &p, &errs)));
+        assert_null(p->ns);
+        policy_free(p);
+        for (size_t i = 0; bad[i] != NULL; i++) {
+                p = NULL;
+                snprintf(doc, sizeof(doc), "name: a/b\n%s" MIN_SERVICE, bad[i]);
+                assert_int_equal(policy_parse(cf_slice_str(doc), &p, &errs).code, CF_E_SCHEMA);
+                assert_null(p);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -874,6 +1091,10 @@ int main(void)
             cmocka_unit_test(test_refused_approvals),
             cmocka_unit_test(test_nested_and_services),
             cmocka_unit_test(test_statement_byte_flips),
+            cmocka_unit_test(test_deletion_verdict),
+            cmocka_unit_test(test_verdict_parse),
+            cmocka_unit_test(test_service_votes_and_needs),
+            cmocka_unit_test(test_namespace_parse),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -1474,6 +1474,192 @@ static void test_errors_null_and_reuse(void **state)
         free(e);
 }
 
+/* Volumes: freshness strict | batched and its window (docs/policy.md, volume section). */
+static void test_volume_freshness(void **state)
+{
+        (void)state;
+        {
+                CF_CLEANUP(policy_freep) struct policy *p = parse_ok(
+                    MIN_HEAD MIN_SERVICE "volumes:\n  - name: a\n  - name: b\n    freshness: batched\n"
+                                         "  - name: c\n    freshness: batched\n"
+                                         "    batched_window_ms: 250\n"
+                                         "  - name: d\n    freshness: strict\n");
+                json_t *j = NULL;
+
+                assert_int_equal(p->n_volumes, 4);
+                assert_int_equal(p->volumes[0].freshness, POLICY_VOLUME_STRICT);
+                assert_int_equal(p->volumes[1].freshness, POLICY_VOLUME_BATCHED);
+                assert_int_equal(p->volumes[1].batched_window_ms, POLICY_VOLUME_WINDOW_DEFAULT_MS);
+                assert_int_equal(p->volumes[2].batched_window_ms, 250);
+                assert_int_equal(p->volumes[3].freshness, POLICY_VOLUME_STRICT);
+                assert_string_equal(policy_volume_freshness_name(POLICY_VOLUME_BATCHED), "batched");
+                assert_null(policy_volume_freshness_name((enum policy_volume_freshness)0));
+                assert_int_equal(policy_to_json(p, &j).code, 0);
+                json_t *v = json_array_get(json_object_get(j, "volumes"), 2);
+                assert_string_equal(json_string_value(json_object_get(v, "freshness")), "batched");
+                assert_int_equal(json_integer_value(json_object_get(v, "batched_window_ms")), 250);
+                v = json_array_get(json_object_get(j, "volumes"), 0);
+                assert_string_equal(json_string_value(json_object_get(v, "freshness")), "strict");
+                assert_null(json_object_get(v, "batched_window_ms"));
+                json_decref(j);
+        }
+        expect_error(MIN_HEAD MIN_SERVICE "volumes: [{name: a, freshness: lazy}]\n", CF_E_SCHEMA,
+                     "line 8, column 32 ($.volumes[0].freshness)", "unknown freshness");
+        expect_error(MIN_HEAD MIN_SERVICE "volumes: [{name: a, freshness: 1}]\n", CF_E_SCHEMA,
+                     "line 8, column 32 ($.volumes[0].freshness)", "");
+        expect_error(MIN_HEAD MIN_SERVICE
+                     "volumes: [{name: a, freshness: batched, batched_window_ms: 9}]\n",
+                     CF_E_SCHEMA, "line 8, column 60 ($.volumes[0].batched_window_ms)",
+                     "from 10 to 1000");
+        expect_error(MIN_HEAD MIN_SERVICE
+                     "volumes: [{name: a, freshness: batched, batched_window_ms: 1001}]\n",
+                     CF_E_SCHEMA, "line 8, column 60 ($.volumes[0].batched_window_ms)",
+                     "from 10 to 1000");
+        expect_error(MIN_HEAD MIN_SERVICE "volumes: [{name: a, batched_window_ms: 100}]\n",
+                     CF_E_SCHEMA, "line 8, column 40 ($.volumes[0].batched_window_ms)",
+                     "needs freshness: batched");
+        expect_error(MIN_HEAD MIN_SERVICE "volumes: [{name: a, window: 100}]\n", CF_E_SCHEMA,
+                     "line 8, column 21 ($.volumes[0].window)", "");
+}
+
+
+/* ---- workload certificates (services[].certificate) --------------------------------------- */
+
+/* A JSON policy with a root CA, an intermediate, a private key, one file and a service whose
+ * certificate is CERT (the members inside the braces). */
+#define CERT_DOC(CERT)                                                                             \
+        "{\"name\": \"shop/api\", \"secrets\": ["                                                \
+        "{\"name\": \"root\", \"kind\": \"x509-ca\", \"common_name\": \"R\", \"validity_days\": "  \
+        "400},"                                                                                    \
+        "{\"name\": \"inter\", \"kind\": \"x509-ca\", \"issuer\": \"root\", \"common_name\": "     \
+        "\"I\", \"validity_days\": 100},"                                                          \
+        "{\"name\": \"k\", \"kind\": \"private-key\"}],"                                          \
+        " \"services\": [{\"name\": \"web\", \"command\": [\"/bin/true\"],"                       \
+        " \"files\": [{\"path\": \"/etc/web/app.ini\", \"content\": \"x\"}],"                      \
+        " \"attestation\": [{\"platform\": \"sim\", \"measurement\": [\"" M64A "\"]}],"            \
+        " \"certificate\": {" CERT "}}]}"
+
+#define CERT_MIN "\"issuer\": \"inter\", \"key_path\": \"/run/tls/key.pem\", " \
+                 "\"cert_path\": \"/run/tls/cert.pem\""
+
+static void test_workload_certificate(void **state)
+{
+        (void)state;
+        {
+                /* defaults */
+                CF_CLEANUP(policy_freep) struct policy *p = parse_ok(CERT_DOC(CERT_MIN));
+                const struct policy_certificate *c = p->services[0].certificate;
+                json_t *j = NULL;
+
+                assert_non_null(c);
+                assert_string_equal(c->issuer, "inter");
+                assert_string_equal(c->common_name, "web");
+                assert_int_equal(c->n_dns, 0);
+                assert_int_equal(c->n_ip, 0);
+                assert_int_equal(c->usage, POLICY_USAGE_SERVER | POLICY_USAGE_CLIENT);
+                assert_int_equal(c->validity_days, POLICY_WORKLOAD_VALIDITY_DEFAULT);
+                assert_int_equal(c->algorithm, POLICY_ALG_P256);
+                assert_string_equal(c->key_path, "/run/tls/key.pem");
+                assert_string_equal(c->cert_path, "/run/tls/cert.pem");
+                assert_null(c->ca_path);
+                assert_true(c->chain);
+                /* the JSON view writes the defaults out and parses back to the same model */
+                assert_int_equal(policy_to_json(p, &j).code, 0);
+                json_t *cj = json_object_get(json_array_get(json_object_get(j, "services"), 0),
+                                             "certificate");
+                assert_string_equal(json_string_value(json_object_get(cj, "algorithm")), "p256");
+                assert_int_equal(json_integer_value(json_object_get(cj, "validity_days")), 30);
+                assert_true(json_is_true(json_object_get(cj, "chain")));
+                assert_int_equal(json_array_size(json_object_get(cj, "usage")), 2);
+                char *text = json_dumps(j, 0);
+                assert_non_null(text);
+                CF_CLEANUP(policy_freep) struct policy *q = parse_ok(text);
+                assert_string_equal(q->services[0].certificate->common_name, "web");
+                assert_int_equal(q->services[0].certificate->usage,
+                                 POLICY_USAGE_SERVER | POLICY_USAGE_CLIENT);
+                free(text);
+                json_decref(j);
+                /* a service without certificate has none */
+                CF_CLEANUP(policy_freep) struct policy *m = parse_ok(MIN_HEAD MIN_SERVICE);
+                assert_null(m->services[0].certificate);
+        }
+        {
+                /* every key, in YAML */
+                CF_CLEANUP(policy_freep) struct policy *p = parse_ok(
+                    MIN_HEAD "secrets:\n  - {name: ca, kind: x509-ca, common_name: CA}\n"
+                    MIN_SERVICE "    certificate:\n"
+                    "      issuer: ca\n      common_name: api.internal\n"
+                    "      dns: [api.internal, \"*.api.internal\"]\n      ip: [10.0.0.1, \"::1\"]\n"
+                    "      usage: [client]\n      validity_days: 3650\n      algorithm: ed25519\n"
+                    "      key_path: /k\n      cert_path: /c\n      ca_path: /ca\n"
+                    "      chain: false\n");
+                const struct policy_certificate *c = p->services[0].certificate;
+
+                assert_string_equal(c->common_name, "api.internal");
+                assert_int_equal(c->n_dns, 2);
+                assert_string_equal(c->dns[1], "*.api.internal");
+                assert_int_equal(c->n_ip, 2);
+                assert_int_equal(c->usage, POLICY_USAGE_CLIENT);
+                assert_int_equal(c->validity_days, 3650);
+                assert_int_equal(c->algorithm, POLICY_ALG_ED25519);
+                assert_string_equal(c->ca_path, "/ca");
+                assert_false(c->chain);
+        }
+        /* refusals, each at its key */
+        expect_error(CERT_DOC("\"key_path\": \"/k\", \"cert_path\": \"/c\""), CF_E_SCHEMA,
+                     "$.services[0].certificate", "issuer");
+        expect_error(CERT_DOC("\"issuer\": \"nope\", \"key_path\": \"/k\", \"cert_path\": \"/c\""),
+                     CF_E_SCHEMA, "$.services[0].certificate.issuer",
+                     "'issuer' refers to undeclared secret 'nope'");
+        expect_error(CERT_DOC("\"issuer\": \"k\", \"key_path\": \"/k\", \"cert_path\": \"/c\""),
+                     CF_E_SCHEMA, "$.services[0].certificate.issuer",
+                     "must name an x509-ca secret of this policy; 'k' is of kind private-key");
+        expect_error(CERT_DOC(CERT_MIN ", \"validity_days\": 101"), CF_E_SCHEMA,
+                     "$.services[0].certificate.validity_days", "impossible validity: 101 days");
+        expect_error(CERT_DOC(CERT_MIN ", \"validity_days\": 0"), CF_E_SCHEMA,
+                     "$.services[0].certificate.validity_days", "from 1 to 36500");
+        expect_error(CERT_DOC(CERT_MIN ", \"dns\": [\"a..b\"]"), CF_E_SCHEMA,
+                     "$.services[0].certificate.dns[0]", "invalid DNS name 'a..b'");
+        expect_error(CERT_DOC(CERT_MIN ", \"dns\": [\"a.b\", \"a.b\"]"), CF_E_SCHEMA,
+                     "$.services[0].certificate.dns[1]", "duplicate entry 'a.b'");
+        expect_error(CERT_DOC(CERT_MIN ", \"ip\": [\"10.0.0.0/8\"]"), CF_E_SCHEMA,
+                     "$.services[0].certificate.ip[0]", "invalid IP address '10.0.0.0/8'");
+        expect_error(CERT_DOC(CERT_MIN ", \"usage\": [\"signing\"]"), CF_E_SCHEMA,
+                     "$.services[0].certificate.usage[0]", "unknown usage 'signing'");
+        expect_error(CERT_DOC(CERT_MIN ", \"algorithm\": \"rsa1024\""), CF_E_SCHEMA,
+                     "$.services[0].certificate.algorithm", "unknown or refused algorithm");
+        expect_error(CERT_DOC(CERT_MIN ", \"common_name\": \"\""), CF_E_SCHEMA,
+                     "$.services[0].certificate.common_name", "1 to 64 printable");
+        expect_error(CERT_DOC(CERT_MIN ", \"chain\": \"yes\""), CF_E_SCHEMA,
+                     "$.services[0].certificate.chain", "chain must be true or false");
+        expect_error(CERT_DOC(CERT_MIN ", \"mode\": \"0400\""), CF_E_SCHEMA,
+                     "$.services[0].certificate.mode", "");
+        expect_error(CERT_DOC("\"issuer\": \"inter\", \"cert_path\": \"/c\""), CF_E_SCHEMA,
+                     "$.services[0].certificate", "key_path");
+        expect_error(CERT_DOC("\"issuer\": \"inter\", \"key_path\": \"/k\""), CF_E_SCHEMA,
+                     "$.services[0].certificate", "cert_path");
+        expect_error(CERT_DOC("\"issuer\": \"inter\", \"key_path\": \"k\", \"cert_path\": \"/c\""),
+                     CF_E_SCHEMA, "$.services[0].certificate.key_path", "invalid path 'k'");
+        expect_error(
+            CERT_DOC("\"issuer\": \"inter\", \"key_path\": \"/a/../k\", \"cert_path\": \"/c\""),
+            CF_E_SCHEMA, "$.services[0].certificate.key_path", "invalid path");
+        expect_error(CERT_DOC("\"issuer\": \"inter\", \"key_path\": \"/etc/web/app.ini\", "
+                              "\"cert_path\": \"/c\""),
+                     CF_E_SCHEMA, "$.services[0].certificate.key_path",
+                     "is also the path of files[0]");
+        expect_error(CERT_DOC("\"issuer\": \"inter\", \"key_path\": \"/k\", \"cert_path\": \"/k\""),
+                     CF_E_SCHEMA, "$.services[0].certificate.cert_path", "used twice");
+        expect_error(CERT_DOC(CERT_MIN ", \"ca_path\": \"/run/tls/cert.pem\""), CF_E_SCHEMA,
+                     "$.services[0].certificate.ca_path", "used twice");
+        expect_error(CERT_DOC("\"issuer\": \"inter\", \"key_path\": 5, \"cert_path\": \"/c\""),
+                     CF_E_SCHEMA, "$.services[0].certificate.key_path", "");
+        expect_error(
+            "{\"name\": \"shop/api\", \"services\": [{\"name\": \"web\", \"command\": [\"x\"],"
+            " \"attestation\": [{\"platform\": \"sim\", \"measurement\": [\"" M64A "\"]}],"
+            " \"certificate\": [1]}]}",
+            CF_E_SCHEMA, "$.services[0].certificate", "");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1503,6 +1689,8 @@ int main(void)
             cmocka_unit_test(test_placeholder_scanner),
             cmocka_unit_test(test_digest_and_access),
             cmocka_unit_test(test_errors_null_and_reuse),
+            cmocka_unit_test(test_volume_freshness),
+            cmocka_unit_test(test_workload_certificate),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

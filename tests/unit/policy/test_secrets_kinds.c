@@ -692,6 +692,335 @@ static void test_mutation(void **state)
         free(copy);
 }
 
+/* ---- versions, renewal, export and import ------------------------------------------------- */
+
+static const char VERSIONS_YAML[] = HEAD SERVICE_ENV(
+    "$$coffer:tok:previous$$ $$coffer:leaf:previous:chain:json$$ "
+    "$$coffer:db:previous:der:base64:json$$ $$coffer:db:chain$$") "secrets:\n"
+                                                                  "  - {name: tok, kind: ascii, "
+                                                                  "size: 8, rotate: 2, export: "
+                                                                  "[shop/app, \"team/*\"]}\n"
+                                                                  "  - {name: k, kind: "
+                                                                  "private-key, rotate: 1}\n"
+                                                                  "  - {name: pub, kind: "
+                                                                  "public-key, of: k, export: "
+                                                                  "[a/b/c]}\n"
+                                                                  "  - {name: ca, kind: x509-ca, "
+                                                                  "common_name: c, rotate: 7, "
+                                                                  "renew_before_days: 0}\n"
+                                                                  "  - {name: leaf, kind: x509, "
+                                                                  "issuer: ca, common_name: l, "
+                                                                  "validity_days: 30}\n"
+                                                                  "  - {name: short, kind: x509, "
+                                                                  "issuer: ca, common_name: s, "
+                                                                  "validity_days: 2, "
+                                                                  "renew_before_days: 3}\n"
+                                                                  "  - name: db\n"
+                                                                  "    import: {policy: team/db, "
+                                                                  "secret: password, digest: "
+                                                                  "\"ABCDEF0123456789abcdef01234567"
+                                                                  "89ABCDEF0123456789abcdef01234567"
+                                                                  "89\"}\n"
+                                                                  "  - {name: db2, import: "
+                                                                  "{policy: team/db, secret: "
+                                                                  "cert}}\n";
+
+static void test_versions_model(void **state)
+{
+        CF_CLEANUP(policy_freep) struct policy *p = parse_ok(VERSIONS_YAML);
+        const struct policy_secret *s;
+
+        (void)state;
+        s = policy_find_secret(p, "tok");
+        assert_int_equal(s->rotate, 2);
+        assert_int_equal(s->n_export_to, 2);
+        assert_string_equal(s->export_to[0], "shop/app");
+        assert_string_equal(s->export_to[1], "team/*");
+        assert_int_equal(policy_find_secret(p, "k")->rotate, 1);
+        assert_int_equal(policy_find_secret(p, "k")->n_export_to, 0);
+        assert_int_equal(policy_find_secret(p, "pub")->rotate, 0);
+        s = policy_find_secret(p, "ca");
+        assert_int_equal(s->rotate, 7);
+        assert_int_equal(s->renew_before_days, 0); /* never renewed */
+        /* default: a third of the validity, at least one day */
+        assert_int_equal(policy_find_secret(p, "leaf")->renew_before_days, 10);
+        assert_int_equal(policy_find_secret(p, "short")->renew_before_days, 3);
+        {
+                CF_CLEANUP(policy_freep)
+                struct policy *q = parse_ok(SEC(CA "  - {name: l, kind: x509, issuer: ca, "
+                                                   "common_name: l, validity_days: 2}\n"));
+                assert_int_equal(policy_find_secret(q, "l")->renew_before_days, 1);
+                assert_int_equal(policy_find_secret(q, "ca")->renew_before_days,
+                                 POLICY_CA_VALIDITY_DEFAULT / 3);
+        }
+        s = policy_find_secret(p, "db");
+        assert_int_equal(s->kind, POLICY_SECRET_IMPORT);
+        assert_string_equal(s->import_policy, "team/db");
+        assert_string_equal(s->import_secret, "password");
+        assert_string_equal(s->import_digest,
+                            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+        s = policy_find_secret(p, "db2");
+        assert_int_equal(s->kind, POLICY_SECRET_IMPORT);
+        assert_string_equal(s->import_digest, "");                  /* not pinned */
+        assert_null(policy_secret_kind_name(POLICY_SECRET_IMPORT)); /* not a document kind */
+}
+
+static void test_versions_refused(void **state)
+{
+        (void)state;
+        expect_refused(SEC("  - {name: t, kind: ascii, value: abc, rotate: 1}\n"),
+                       "($.secrets[0].rotate)", "rotate applies to generated secrets");
+        expect_refused(SEC("  - {name: t, kind: hex, size: 4, rotate: -1}\n"),
+                       "($.secrets[0].rotate)", "expected an integer from 0 to 1000000000");
+        expect_refused(SEC("  - {name: t, kind: hex, size: 4, rotate: \"2\"}\n"),
+                       "($.secrets[0].rotate)", "got a string");
+        expect_refused(SEC("  - {name: k, kind: private-key}\n"
+                           "  - {name: p, kind: public-key, of: k, rotate: 1}\n"),
+                       "($.secrets[1].rotate)", "key 'rotate' is not allowed for kind public-key");
+        expect_refused(SEC("  - {name: k, kind: private-key, renew_before_days: 3}\n"),
+                       "($.secrets[0].renew_before_days)",
+                       "key 'renew_before_days' is not allowed for kind private-key");
+        expect_refused(SEC("  - {name: t, kind: ascii, size: 3, renew_before_days: 3}\n"),
+                       "($.secrets[0].renew_before_days)", "not allowed for kind ascii");
+        expect_refused(SEC("  - {name: c, kind: x509-ca, common_name: c, renew_before_days: -1}\n"),
+                       "($.secrets[0].renew_before_days)", "expected an integer from 0 to 36500");
+        expect_refused(SEC(CA "  - {name: l, kind: x509, issuer: ca, common_name: l, "
+                              "renew_before_days: 36501}\n"),
+                       "($.secrets[1].renew_before_days)", "got 36501");
+}
+
+static void test_export_refused(void **state)
+{
+        static const char *const bad[] = {"a",    "a/",   "/*",   "*",    "a/*/b", "A/b",
+                                          "a/**", "a//b", "a/b/", "-a/b", "a/*x"};
+        char doc[1024];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(doc, sizeof(doc),
+                         SEC("  - {name: t, kind: ascii, size: 3, export: "
+                             "[ok/x, \"%s\"]}\n"),
+                         bad[i]);
+                expect_refused(doc, "($.secrets[0].export[1])", "invalid export entry");
+        }
+        expect_refused(SEC("  - {name: t, kind: ascii, size: 3, export: []}\n"),
+                       "($.secrets[0].export)", "expected 1 to 64 policy names or namespaces");
+        expect_refused(SEC("  - {name: t, kind: ascii, size: 3, export: a/b}\n"),
+                       "($.secrets[0].export)", "expected a list");
+        expect_refused(SEC("  - {name: t, kind: ascii, size: 3, export: [a/b, a/b]}\n"),
+                       "($.secrets[0].export[1])", "duplicate entry 'a/b'");
+        {
+                char big[8192];
+                size_t o = (size_t)snprintf(big, sizeof(big), "%s",
+                                            SEC("  - {name: t, kind: ascii, size: 3, export: ["));
+                for (int i = 0; i <= POLICY_EXPORTS_MAX; i++) {
+                        o +=
+                            (size_t)snprintf(big + o, sizeof(big) - o, "%sa/p%d", i ? ", " : "", i);
+                }
+                snprintf(big + o, sizeof(big) - o, "]}\n");
+                expect_refused(big, "($.secrets[0].export)", "got 65");
+        }
+}
+
+static void test_import_refused(void **state)
+{
+        (void)state;
+        expect_refused(SEC("  - {name: x, kind: ascii, import: {policy: a/b, secret: s}}\n"),
+                       "($.secrets[0].kind)", "an imported secret takes the exporter's kind");
+        expect_refused(SEC("  - {name: x, size: 3, import: {policy: a/b, secret: s}}\n"),
+                       "($.secrets[0].size)", "key 'size' is not allowed for an imported secret");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s}, export: [c/d]}\n"),
+                       "($.secrets[0].export)", "not allowed for an imported secret");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s}, rotate: 1}\n"),
+                       "($.secrets[0].rotate)", "not allowed for an imported secret");
+        expect_refused(SEC("  - {name: x, import: {policy: ab, secret: s}}\n"),
+                       "($.secrets[0].import.policy)", "invalid policy name 'ab'");
+        expect_refused(SEC("  - {name: x, import: {policy: shop/pki, secret: s}}\n"),
+                       "($.secrets[0].import.policy)", "a policy cannot import from itself");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: \"s s\"}}\n"),
+                       "($.secrets[0].import.secret)", "invalid secret name 's s'");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b}}\n"), "($.secrets[0].import)",
+                       "missing required key 'secret'");
+        expect_refused(SEC("  - {name: x, import: {secret: s}}\n"), "($.secrets[0].import)",
+                       "missing required key 'policy'");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s, digest: abc}}\n"),
+                       "($.secrets[0].import.digest)", "digest must be 64 hex digits");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s, digest: " M64A "0}}\n"),
+                       "($.secrets[0].import.digest)", "digest must be 64 hex digits");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s, pin: x}}\n"),
+                       "($.secrets[0].import.pin)", "unknown key 'pin'");
+        expect_refused(SEC("  - {name: x, import: a/b}\n"), "($.secrets[0].import)",
+                       "expected a mapping");
+        expect_refused(SEC("  - {name: x}\n"), "($.secrets[0])", "missing required key 'kind'");
+        /* An import is not a local CA or private key: issuer and of must be local. */
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s}}\n"
+                           "  - {name: l, kind: x509, issuer: x, common_name: l}\n"),
+                       "($.secrets[1].issuer)", "'x' is of kind import");
+        expect_refused(SEC("  - {name: x, import: {policy: a/b, secret: s}}\n"
+                           "  - {name: p, kind: public-key, of: x}\n"),
+                       "($.secrets[1].of)", "'x' is of kind import");
+}
+
+static void test_previous_split(void **state)
+{
+        char n[POLICY_SECRET_NAME_MAX + 1];
+        struct policy_encoding e;
+        struct cf_cursor c;
+        struct cf_slice lit, name;
+
+        (void)state;
+        assert_int_equal(policy_placeholder_split("k", n, &e).code, 0);
+        assert_false(e.previous);
+        assert_int_equal(policy_placeholder_split("k:previous", n, &e).code, 0);
+        assert_string_equal(n, "k");
+        assert_true(e.previous);
+        assert_false(e.json);
+        assert_int_equal(e.base, POLICY_ENC_DEFAULT);
+        assert_int_equal(policy_placeholder_split("k:previous:pem", n, &e).code, 0);
+        assert_true(e.previous);
+        assert_int_equal(e.base, POLICY_ENC_PEM);
+        assert_int_equal(policy_placeholder_split("k:previous:json", n, &e).code, 0);
+        assert_true(e.previous && e.json);
+        assert_int_equal(e.base, POLICY_ENC_DEFAULT);
+        assert_int_equal(policy_placeholder_split("k:previous:der:base64:json", n, &e).code, 0);
+        assert_true(e.previous && e.json);
+        assert_int_equal(e.base, POLICY_ENC_DER_BASE64);
+        assert_int_equal(policy_placeholder_split("k:pem", n, &e).code, 0);
+        assert_false(e.previous);
+        static const char *const bad[] = {
+            "k:previous:",   "k:previous:previous", "k:prev",
+            "k:Previous",    "k:pem:previous",      "k:previousx",
+            "k:previouspem", "k:previous::pem",     "k:json:previous"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(policy_placeholder_split(bad[i], n, &e).code, CF_E_MALFORMED);
+        }
+        /* The longest form fits the scanner's limit exactly. */
+        c = cf_cursor_make(cf_slice_str("$$coffer:k:previous:der:base64:json$$"));
+        assert_int_equal(policy_placeholder_next(&c, &lit, &name), POLICY_PH_FOUND);
+        assert_true(cf_slice_eq(name, cf_slice_str("k:previous:der:base64:json")));
+}
+
+static void test_previous_in_documents(void **state)
+{
+        (void)state;
+        expect_refused(HEAD SERVICE_ENV("$$coffer:k:previous:chain$$") "secrets:\n"
+                                                                       "  - {name: k, kind: "
+                                                                       "private-key}\n",
+                       "($.services[0].environment.V)",
+                       "placeholder 'k:previous:chain': the encoding does not fit secret 'k'");
+        expect_refused(HEAD SERVICE_ENV("$$coffer:b:previous:json$$") "secrets:\n"
+                                                                      "  - {name: b, kind: "
+                                                                      "binary, size: 4}\n",
+                       "($.services[0].environment.V)", "a binary secret cannot be placed in JSON");
+        expect_refused(HEAD SERVICE_ENV("$$coffer:k:prev$$") "secrets:\n"
+                                                             "  - {name: k, kind: private-key}\n",
+                       "($.services[0].environment.V)", "optionally after previous:");
+        expect_refused(HEAD SERVICE_ENV("$$coffer:nope:previous$$") "secrets:\n"
+                                                                    "  - {name: k, kind: "
+                                                                    "private-key}\n",
+                       "($.services[0].environment.V)", "undeclared secret 'nope'");
+        /* An import accepts every encoding the parser knows; cofferd checks the kind. */
+        {
+                CF_CLEANUP(policy_freep)
+                struct policy *p = parse_ok(
+                    HEAD SERVICE_ENV("$$coffer:x:chain$$$$coffer:x:previous:pkcs8:json$$$$coffer:x:"
+                                     "json$$") "secrets:\n"
+                                               "  - {name: x, import: {policy: a/b, secret: s}}\n");
+                assert_int_equal(p->n_secrets, 1);
+        }
+        for (int e = POLICY_ENC_DEFAULT; e <= POLICY_ENC_PUBLIC; e++) {
+                assert_true(policy_encoding_fits(POLICY_SECRET_IMPORT, (enum policy_enc)e));
+        }
+}
+
+static void test_export_allows(void **state)
+{
+        CF_CLEANUP(policy_freep) struct policy *p = parse_ok(VERSIONS_YAML);
+        const struct policy_secret *tok = policy_find_secret(p, "tok");
+        const struct policy_secret *pub = policy_find_secret(p, "pub");
+
+        (void)state;
+        assert_true(policy_export_allows(tok, "shop/app"));
+        assert_true(policy_export_allows(tok, "team/app"));
+        assert_true(policy_export_allows(tok, "team/sub/app"));
+        assert_false(policy_export_allows(tok, "team"));
+        assert_false(policy_export_allows(tok, "teams/app"));
+        assert_false(policy_export_allows(tok, "shop/app2"));
+        assert_false(policy_export_allows(tok, "shop/ap"));
+        assert_false(policy_export_allows(tok, "shop/app/x"));
+        assert_true(policy_export_allows(pub, "a/b/c"));
+        assert_false(policy_export_allows(pub, "a/b"));
+        assert_false(policy_export_allows(policy_find_secret(p, "k"), "shop/app"));
+        assert_false(policy_export_allows(policy_find_secret(p, "db"), "shop/app"));
+        assert_false(policy_export_allows(NULL, "shop/app"));
+        assert_false(policy_export_allows(tok, NULL));
+}
+
+static void test_versions_json_round_trip(void **state)
+{
+        CF_CLEANUP(policy_freep) struct policy *p = parse_ok(VERSIONS_YAML);
+        CF_CLEANUP(policy_freep) struct policy *q = NULL;
+        json_t *j = NULL;
+        char *text;
+
+        (void)state;
+        assert_int_equal(policy_to_json(p, &j).code, 0);
+        text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        assert_non_null(text);
+        q = parse_ok(text);
+        free(text);
+        assert_int_equal(q->n_secrets, p->n_secrets);
+        for (size_t i = 0; i < p->n_secrets; i++) {
+                const struct policy_secret *a = &p->secrets[i], *b = &q->secrets[i];
+                assert_string_equal(a->name, b->name);
+                assert_int_equal(a->kind, b->kind);
+                assert_int_equal(a->rotate, b->rotate);
+                assert_int_equal(a->renew_before_days, b->renew_before_days);
+                assert_int_equal(a->n_export_to, b->n_export_to);
+                for (size_t k = 0; k < a->n_export_to; k++) {
+                        assert_string_equal(a->export_to[k], b->export_to[k]);
+                }
+                assert_string_equal(a->import_digest, b->import_digest);
+                assert_true((a->import_policy == NULL) == (b->import_policy == NULL));
+                if (a->import_policy != NULL) {
+                        assert_string_equal(a->import_policy, b->import_policy);
+                        assert_string_equal(a->import_secret, b->import_secret);
+                }
+        }
+}
+
+/* Every prefix and single-byte changes of the versions document: no crash, no leak. */
+static void test_versions_truncation_and_mutation(void **state)
+{
+        size_t n = strlen(VERSIONS_YAML);
+        char *copy = malloc(n + 1);
+        static const char subst[] = {'x', ':', '-', '/', '*', ' ', '{'};
+
+        (void)state;
+        assert_non_null(copy);
+        for (size_t i = 0; i < n; i++) {
+                struct policy *p = NULL;
+                if (cf_ok(policy_parse(cf_slice_make(VERSIONS_YAML, i), &p, &g_errs))) {
+                        p = policy_free(p);
+                } else {
+                        assert_null(p);
+                        assert_true(g_errs.n > 0);
+                }
+        }
+        for (size_t i = strlen(HEAD); i < n; i += 2) {
+                for (size_t k = 0; k < sizeof(subst); k++) {
+                        struct policy *p = NULL;
+                        memcpy(copy, VERSIONS_YAML, n + 1);
+                        copy[i] = subst[k];
+                        if (cf_ok(policy_parse(cf_slice_make(copy, n), &p, &g_errs))) {
+                                p = policy_free(p);
+                        }
+                }
+        }
+        free(copy);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -711,6 +1040,15 @@ int main(void)
             cmocka_unit_test(test_json_round_trip),
             cmocka_unit_test(test_truncation),
             cmocka_unit_test(test_mutation),
+            cmocka_unit_test(test_versions_model),
+            cmocka_unit_test(test_versions_refused),
+            cmocka_unit_test(test_export_refused),
+            cmocka_unit_test(test_import_refused),
+            cmocka_unit_test(test_previous_split),
+            cmocka_unit_test(test_previous_in_documents),
+            cmocka_unit_test(test_export_allows),
+            cmocka_unit_test(test_versions_json_round_trip),
+            cmocka_unit_test(test_versions_truncation_and_mutation),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
