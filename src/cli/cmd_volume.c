@@ -22,12 +22,14 @@ static int load_key(const char *path, uint8_t key[32])
                 status = cli_usage("give the volume key with --key-file FILE (32 bytes: raw, hex "
                                    "or base64)");
         } else {
+                /* Exactly 32 bytes is a raw key, even when its last byte is a newline; text
+                 * forms may end with line breaks. */
+                bool raw = b.size == 32, ok = false;
                 n = b.size;
-                while (n > 0 && (b.ptr[n - 1] == '\n' || b.ptr[n - 1] == '\r')) {
+                while (!raw && n > 0 && (b.ptr[n - 1] == '\n' || b.ptr[n - 1] == '\r')) {
                         n--;
                 }
-                bool ok = false;
-                if (n == 32) {
+                if (raw) {
                         memcpy(key, b.ptr, 32);
                         ok = true;
                 } else if (n == 64) {

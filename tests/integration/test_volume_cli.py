@@ -1,5 +1,6 @@
 """coffer volume ls|cat|verify read a real shielded volume offline with its key, and verify
 lists the corruption it finds."""
+import base64
 import json
 import os
 import subprocess
@@ -66,3 +67,23 @@ def test_wrong_key_is_refused(tmp_path):
     assert p.returncode == 1 and b"wrong key" in p.stderr
     p = coffer("volume", "ls", str(vol))
     assert p.returncode == 2
+
+
+
+def test_key_file_forms(tmp_path):
+    """A 32-byte file is a raw key even when its last byte is a newline; hex and base64 text
+    may end with line breaks."""
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(31) + b"\n")
+    vol = tmp_path / "vol"
+    p = subprocess.run([TOOL, str(vol), str(key), "a.txt"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    raw = key.read_bytes()
+    forms = {"raw": raw, "hex": raw.hex().encode() + b"\n",
+             "b64": base64.b64encode(raw) + b"\r\n"}
+    for name, data in forms.items():
+        f = tmp_path / name
+        f.write_bytes(data)
+        p = coffer("volume", "ls", str(vol), "--key-file", str(f))
+        assert p.returncode == 0, (name, p.stderr)
