@@ -186,23 +186,28 @@ static cf_status build_bundle(struct activation *a, json_t **ret)
 }
 
 /* The audit entry of a decision: names, the measurement and the failed checks' names; never
- * evidence bytes or anything of the bundle. A failed append is logged by the audit module. */
+ * evidence bytes or anything of the bundle. Decisions are best effort: a failed append is
+ * logged and counted (metrics.audit_failures) by the audit module. Refusals, which anyone
+ * can cause, are aggregated there (one entry per distinct refusal and window). */
 static void audit_decision(struct activation *a, bool granted, const char *why)
 {
-        json_t *failed = json_array();
+        json_t *failed = json_array(), *details;
 
         for (size_t i = 0; failed != NULL && i < a->res.checks.n; i++) {
                 if (!a->res.checks.items[i].ok) {
                         json_array_append_new(failed, json_string(a->res.checks.items[i].name));
                 }
         }
-        cf_ignore(cas_audit_append(
-                a->w, granted ? "activation.granted" : "activation.refused", "workload",
-                json_pack("{s:s?, s:s?, s:I, s:s?, s:s?, s:s?, s:o*}", "policy", a->policy_name,
-                          "service", a->service_name, "version", (json_int_t)a->version,
-                          "platform", attest_platform_name(a->platform), "measurement",
-                          a->measurement[0] ? a->measurement : NULL, "reason", why,
-                          "failed_checks", failed)));
+        details = json_pack("{s:s?, s:s?, s:I, s:s?, s:s?, s:s?, s:o*}", "policy", a->policy_name,
+                            "service", a->service_name, "version", (json_int_t)a->version,
+                            "platform", attest_platform_name(a->platform), "measurement",
+                            a->measurement[0] ? a->measurement : NULL, "reason", why,
+                            "failed_checks", failed);
+        if (granted) {
+                cf_ignore(cas_audit_append(a->w, "activation.granted", "workload", details));
+        } else {
+                cas_audit_refused(a->w, details);
+        }
 }
 
 static void refuse(struct activation *a, const char *why)

@@ -67,6 +67,13 @@ void cas_api_metrics(struct cas_worker *w, struct evhttp_request *req)
                 "# HELP cofferd_store_tamper_detected_total Stored values that failed authentication.\n"
                 "# TYPE cofferd_store_tamper_detected_total counter\n"
                 "cofferd_store_tamper_detected_total %lu\n"
+                "# HELP cofferd_audit_failures_total Audit entries that could not be written.\n"
+                "# TYPE cofferd_audit_failures_total counter\n"
+                "cofferd_audit_failures_total %lu\n"
+                "# HELP cofferd_connections_dropped_total Connections closed by cofferd's limits.\n"
+                "# TYPE cofferd_connections_dropped_total counter\n"
+                "cofferd_connections_dropped_total{reason=\"deadline\"} %lu\n"
+                "cofferd_connections_dropped_total{reason=\"cap\"} %lu\n"
                 "# HELP cofferd_start_time_seconds Start time of the process.\n"
                 "# TYPE cofferd_start_time_seconds gauge\n"
                 "cofferd_start_time_seconds %lld\n",
@@ -75,6 +82,8 @@ void cas_api_metrics(struct cas_worker *w, struct evhttp_request *req)
                 atomic_load(&m->activations_granted), atomic_load(&m->activations_refused),
                 atomic_load(&m->policies_created), atomic_load(&m->policies_updated),
                 atomic_load(&m->policies_deleted), atomic_load(&m->tamper_detected),
+                atomic_load(&m->audit_failures), atomic_load(&m->connections_timed_out),
+                atomic_load(&m->connections_evicted),
                 (long long)w->cas->started_at);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           "text/plain; version=0.0.4");

@@ -9,8 +9,10 @@
  * because the database file is untrusted. */
 #include "cas/audit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
@@ -38,6 +40,26 @@ static uint64_t g_tip_seq;          /* the last seq handed out (>= g_seq) */
 static char g_tip_hash[AUDIT_HASH_HEX];
 static struct pending *g_first, *g_last; /* queued for the next batch, in seq order */
 static bool g_flushing;                  /* a leader is writing a batch */
+static bool g_txn;                       /* a caller's transaction holds the tip */
+static struct cas *g_cas;                /* for the refusal flusher's metrics */
+
+struct refusal_bucket {
+        char *key;       /* compact dump of details with sorted keys; NULL: overflow */
+        json_t *details; /* owned */
+        uint64_t count;
+        int64_t first, last;
+};
+
+static pthread_mutex_t g_agg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_agg_cond; /* CLOCK_MONOTONIC: a window opened or a stop */
+static pthread_once_t g_agg_once = PTHREAD_ONCE_INIT;
+static struct refusal_bucket g_buckets[AUDIT_REFUSAL_KEYS_MAX + 1]; /* the last: overflow */
+static size_t g_n_buckets;
+static bool g_window_open;
+static struct timespec g_window_end;
+static pthread_t g_flusher;
+static bool g_flusher_running, g_agg_stop;
+static unsigned g_window_seconds = AUDIT_REFUSAL_WINDOW;
 
 static void seq_key(uint64_t seq, char out[static AUDIT_SEQ_KEY_SIZE])
 {
@@ -170,6 +192,10 @@ cf_status cas_audit_init(struct cas *cas)
         cf_status s;
 
         cas_audit_done();
+        pthread_mutex_lock(&g_agg_lock);
+        g_agg_stop = false;
+        pthread_mutex_unlock(&g_agg_lock);
+        g_cas = cas;
         TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &g_store));
         /* Audit commits advance the store state like any other write: the anchor follows. */
         store_set_commit_hook(g_store, cas_anchor_note, &cas->anchor);
@@ -193,6 +219,7 @@ cf_status cas_audit_init(struct cas *cas)
 
 void cas_audit_done(void)
 {
+        cas_audit_flush_refusals(); /* normally done by cas_serve already: then a no-op */
         cf_pkey_free(g_key);
         g_key = NULL;
         store_close(g_store);
@@ -251,27 +278,35 @@ static cf_status resync_locked(void)
         return CF_OK;
 }
 
-/* Builds the entry after the tip into p and queues it. */
-static cf_status enqueue_locked(const char *type, const char *actor, json_t *details,
-                                struct pending *p)
+/* Builds the canonical bytes and hash of entry seq linked to prev. */
+static cf_status build_entry(uint64_t seq, const char *prev, const char *type, const char *actor,
+                             json_t *details, struct cf_buf *canon,
+                             char hash[static AUDIT_HASH_HEX])
 {
         char when[AUDIT_TIME_SIZE];
         json_t *e;
         cf_status s;
 
-        ENSURE(g_store != NULL && g_key != NULL, CF_E_INVALID_ARG);
-        ENSURE(g_tip_seq < AUDIT_SEQ_MAX, CF_E_LIMIT);
         cf_format_rfc3339((int64_t)time(NULL), when, sizeof(when));
-        e = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O}", "seq", (json_int_t)(g_tip_seq + 1), "prev",
-                      g_tip_hash, "time", when, "type", type, "actor", actor, "details", details);
+        e = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O}", "seq", (json_int_t)seq, "prev", prev,
+                      "time", when, "type", type, "actor", actor, "details", details);
         ENSURE(e != NULL, CF_E_INVALID_ARG); /* only bad UTF-8 or memory exhaustion */
-        cf_buf_reset(&p->canon);
-        s = audit_entry_canonical(e, &p->canon);
+        cf_buf_reset(canon);
+        s = audit_entry_canonical(e, canon);
         json_decref(e);
         if (cf_ok(s)) {
-                s = audit_hash_hex(cf_buf_slice(&p->canon), p->hash);
+                s = audit_hash_hex(cf_buf_slice(canon), hash);
         }
-        TRY(s);
+        return s;
+}
+
+/* Builds the entry after the tip into p and queues it. */
+static cf_status enqueue_locked(const char *type, const char *actor, json_t *details,
+                                struct pending *p)
+{
+        ENSURE(g_store != NULL && g_key != NULL, CF_E_INVALID_ARG);
+        ENSURE(g_tip_seq < AUDIT_SEQ_MAX, CF_E_LIMIT);
+        TRY(build_entry(g_tip_seq + 1, g_tip_hash, type, actor, details, &p->canon, p->hash));
         p->seq = ++g_tip_seq;
         memcpy(g_tip_hash, p->hash, sizeof(g_tip_hash));
         p->next = NULL;
@@ -342,8 +377,8 @@ static void flush_locked(void)
         pthread_cond_broadcast(&g_done);
 }
 
-cf_status cas_audit_append(struct cas_worker *w, const char *type, const char *actor,
-                           json_t *details)
+/* The append itself, for a worker or for the refusal flusher (which has no worker). */
+static cf_status append_entry(struct cas *cas, const char *type, const char *actor, json_t *details)
 {
         struct pending p = {0};
         cf_status s = CF_OK;
@@ -354,6 +389,10 @@ cf_status cas_audit_append(struct cas_worker *w, const char *type, const char *a
         }
         cf_buf_init(&p.canon, AUDIT_ENTRY_MAX, false);
         pthread_mutex_lock(&g_lock);
+        /* A state change writing its entry in its own transaction owns the chain's tip. */
+        while (g_txn) {
+                pthread_cond_wait(&g_done, &g_lock);
+        }
         /* A second attempt only after a conflict with another writer of the same store. */
         for (int attempt = 0; attempt < 2; attempt++) {
                 s = enqueue_locked(type, actor, details, &p);
@@ -375,14 +414,290 @@ cf_status cas_audit_append(struct cas_worker *w, const char *type, const char *a
         cf_buf_done(&p.canon);
         json_decref(details);
         if (!cf_ok(s)) {
-                if (s.code == CF_E_TAMPERED) {
-                        cas_log_store_error(w->cas, s, AUDIT_TABLE, "head");
+                if (cas != NULL) {
+                        atomic_fetch_add(&cas->metrics.audit_failures, 1);
+                        if (s.code == CF_E_TAMPERED) {
+                                cas_log_store_error(cas, s, AUDIT_TABLE, "head");
+                        }
                 }
                 cf_log_err("audit: cannot append type=%s: %s", type, cf_strerror(s));
                 return s;
         }
         cf_log_debug("audit: appended seq=%llu type=%s", (unsigned long long)p.seq, type);
         return CF_OK;
+}
+
+cf_status cas_audit_append(struct cas_worker *w, const char *type, const char *actor,
+                           json_t *details)
+{
+        return append_entry(w != NULL ? w->cas : g_cas, type, actor, details);
+}
+
+/* ---- entries written in the caller's transaction ---------------------------------------
+ *
+ * A state change must not stand without its entry. The caller takes the chain's turn (no
+ * batch in flight, nothing queued, other appenders wait), then opens its own transaction,
+ * puts its change and its entry through its own handle, and commits: both or neither. The
+ * order matters: the turn is taken before the caller's write lock, since a batch leader
+ * needs that lock to finish. */
+
+cf_status cas_audit_txn_begin(struct cas_audit_txn *t)
+{
+        pthread_mutex_lock(&g_lock);
+        if (g_store == NULL || g_key == NULL) {
+                pthread_mutex_unlock(&g_lock);
+                return cf_fail(CF_E_INVALID_ARG);
+        }
+        while (g_txn || g_flushing || g_first != NULL) {
+                if (g_txn || g_flushing) {
+                        pthread_cond_wait(&g_done, &g_lock);
+                } else {
+                        flush_locked();
+                }
+        }
+        g_txn = true;
+        t->held = true;
+        t->seq = g_seq;
+        memcpy(t->hash, g_hash, sizeof(t->hash));
+        pthread_mutex_unlock(&g_lock);
+        return CF_OK;
+}
+
+cf_status cas_audit_txn_put(struct cas_worker *w, struct cas_audit_txn *t, const char *type,
+                            const char *actor, json_t *details)
+{
+        char key[AUDIT_SEQ_KEY_SIZE], hash[AUDIT_HASH_HEX];
+        struct cf_buf canon;
+        cf_status s;
+
+        if (!t->held || type == NULL || actor == NULL || !json_is_object(details) ||
+            t->seq >= AUDIT_SEQ_MAX) {
+                json_decref(details);
+                return cf_fail(CF_E_INVALID_ARG);
+        }
+        cf_buf_init(&canon, AUDIT_ENTRY_MAX, false);
+        /* g_seq and g_hash cannot move while we hold the turn: no lock needed for t. */
+        s = build_entry(t->seq + 1, t->hash, type, actor, details, &canon, hash);
+        json_decref(details);
+        if (cf_ok(s)) {
+                seq_key(t->seq + 1, key);
+                s = store_put(w->store, AUDIT_TABLE, key, 1, cf_buf_slice(&canon));
+        }
+        cf_buf_done(&canon);
+        if (!cf_ok(s)) {
+                atomic_fetch_add(&w->cas->metrics.audit_failures, 1);
+                cf_log_err("audit: cannot write type=%s with its change: %s", type, cf_strerror(s));
+                return s;
+        }
+        t->seq++;
+        memcpy(t->hash, hash, sizeof(t->hash));
+        return CF_OK;
+}
+
+void cas_audit_txn_end(struct cas_audit_txn *t, bool committed)
+{
+        if (!t->held) {
+                return;
+        }
+        pthread_mutex_lock(&g_lock);
+        if (committed && t->seq > g_seq) {
+                g_seq = g_tip_seq = t->seq;
+                memcpy(g_hash, t->hash, sizeof(g_hash));
+                memcpy(g_tip_hash, t->hash, sizeof(g_tip_hash));
+                cf_log_debug("audit: appended seq=%llu with its change",
+                             (unsigned long long)t->seq);
+        }
+        g_txn = false;
+        t->held = false;
+        pthread_cond_broadcast(&g_done);
+        pthread_mutex_unlock(&g_lock);
+}
+
+/* ---- refused activations, aggregated ---------------------------------------------------
+ *
+ * Anyone can send evidence that fails; one durable entry per refusal would let anyone fill
+ * the disk and the chain. Refusals with the same details are counted in a bucket instead;
+ * a window opens with the first refusal and, AUDIT_REFUSAL_WINDOW seconds later (or at
+ * shutdown), every bucket becomes one entry with "count", "first" and "last". Past
+ * AUDIT_REFUSAL_KEYS_MAX distinct buckets in a window, refusals go to one overflow bucket,
+ * so a window writes at most AUDIT_REFUSAL_KEYS_MAX + 1 entries whatever the caller sends. */
+
+static void agg_init(void)
+{
+        pthread_condattr_t a;
+
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&g_agg_cond, &a);
+        pthread_condattr_destroy(&a);
+}
+
+/* Moves the buckets out (g_agg_lock held); the caller writes and frees them. */
+static size_t take_buckets_locked(struct refusal_bucket out[static AUDIT_REFUSAL_KEYS_MAX + 1])
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < AUDIT_REFUSAL_KEYS_MAX + 1; i++) {
+                if (g_buckets[i].count > 0) {
+                        out[n++] = g_buckets[i];
+                }
+                memset(&g_buckets[i], 0, sizeof(g_buckets[i]));
+        }
+        g_n_buckets = 0;
+        g_window_open = false;
+        return n;
+}
+
+static void write_buckets(struct refusal_bucket *b, size_t n)
+{
+        char first[AUDIT_TIME_SIZE], last[AUDIT_TIME_SIZE];
+
+        for (size_t i = 0; i < n; i++) {
+                json_t *d = b[i].details;
+                cf_format_rfc3339(b[i].first, first, sizeof(first));
+                cf_format_rfc3339(b[i].last, last, sizeof(last));
+                if (d == NULL) {
+                        d = json_pack("{s:s, s:b}", "reason",
+                                      "more distinct refusals than one window aggregates",
+                                      "overflow", 1);
+                }
+                if (d != NULL &&
+                    (json_object_set_new(d, "count", json_integer((json_int_t)b[i].count)) != 0 ||
+                     json_object_set_new(d, "first", json_string(first)) != 0 ||
+                     json_object_set_new(d, "last", json_string(last)) != 0)) {
+                        json_decref(d);
+                        d = NULL;
+                }
+                if (d == NULL) {
+                        atomic_fetch_add(&g_cas->metrics.audit_failures, 1);
+                        cf_log_err("audit: lost %llu refused activations (out of memory)",
+                                   (unsigned long long)b[i].count);
+                } else {
+                        cf_ignore(append_entry(g_cas, "activation.refused", "workload", d));
+                }
+                free(b[i].key);
+        }
+}
+
+static void *flusher_main(void *arg)
+{
+        struct refusal_bucket taken[AUDIT_REFUSAL_KEYS_MAX + 1];
+        size_t n;
+
+        (void)arg;
+        pthread_mutex_lock(&g_agg_lock);
+        while (!g_agg_stop) {
+                if (!g_window_open) {
+                        pthread_cond_wait(&g_agg_cond, &g_agg_lock);
+                        continue;
+                }
+                if (pthread_cond_timedwait(&g_agg_cond, &g_agg_lock, &g_window_end) != ETIMEDOUT ||
+                    g_agg_stop) {
+                        continue;
+                }
+                n = take_buckets_locked(taken);
+                pthread_mutex_unlock(&g_agg_lock);
+                write_buckets(taken, n);
+                pthread_mutex_lock(&g_agg_lock);
+        }
+        pthread_mutex_unlock(&g_agg_lock);
+        return NULL;
+}
+
+void cas_audit_set_refusal_window(unsigned seconds)
+{
+        pthread_mutex_lock(&g_agg_lock);
+        g_window_seconds = seconds > 0 ? seconds : 1;
+        pthread_mutex_unlock(&g_agg_lock);
+}
+
+void cas_audit_refused(struct cas_worker *w, json_t *details)
+{
+        struct refusal_bucket *b = NULL;
+        char *key;
+        int64_t now = (int64_t)time(NULL);
+
+        pthread_once(&g_agg_once, agg_init);
+        if (!json_is_object(details)) {
+                json_decref(details);
+                atomic_fetch_add(&w->cas->metrics.audit_failures, 1);
+                cf_log_err("audit: a refused activation was not recorded (out of memory)");
+                return;
+        }
+        key = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+        pthread_mutex_lock(&g_agg_lock);
+        if (!g_flusher_running && !g_agg_stop) {
+                g_flusher_running = pthread_create(&g_flusher, NULL, flusher_main, NULL) == 0;
+        }
+        if (!g_flusher_running) {
+                /* Stopped (shutting down) or no thread: one entry, as before. */
+                pthread_mutex_unlock(&g_agg_lock);
+                free(key);
+                char when[AUDIT_TIME_SIZE];
+                cf_format_rfc3339(now, when, sizeof(when));
+                json_object_set_new(details, "count", json_integer(1));
+                json_object_set_new(details, "first", json_string(when));
+                json_object_set_new(details, "last", json_string(when));
+                cf_ignore(append_entry(w->cas, "activation.refused", "workload", details));
+                return;
+        }
+        for (size_t i = 0; key != NULL && i < g_n_buckets; i++) {
+                if (strcmp(g_buckets[i].key, key) == 0) {
+                        b = &g_buckets[i];
+                        break;
+                }
+        }
+        if (b == NULL && key != NULL && g_n_buckets < AUDIT_REFUSAL_KEYS_MAX) {
+                b = &g_buckets[g_n_buckets++];
+                b->key = TAKE_PTR(key);
+                b->details = TAKE_PTR(details);
+        }
+        if (b == NULL) {
+                b = &g_buckets[AUDIT_REFUSAL_KEYS_MAX]; /* overflow: details dropped */
+        }
+        if (b->count == 0) {
+                b->first = now;
+        }
+        b->count++;
+        b->last = now;
+        if (!g_window_open) {
+                g_window_open = true;
+                clock_gettime(CLOCK_MONOTONIC, &g_window_end);
+                g_window_end.tv_sec += (time_t)g_window_seconds;
+                pthread_cond_signal(&g_agg_cond);
+        }
+        pthread_mutex_unlock(&g_agg_lock);
+        free(key);
+        json_decref(details);
+}
+
+void cas_audit_flush_refusals(void)
+{
+        struct refusal_bucket taken[AUDIT_REFUSAL_KEYS_MAX + 1];
+        bool join;
+        size_t n;
+
+        pthread_once(&g_agg_once, agg_init);
+        pthread_mutex_lock(&g_agg_lock);
+        g_agg_stop = true;
+        join = g_flusher_running;
+        pthread_cond_signal(&g_agg_cond);
+        pthread_mutex_unlock(&g_agg_lock);
+        if (join) {
+                pthread_join(g_flusher, NULL);
+        }
+        pthread_mutex_lock(&g_agg_lock);
+        g_flusher_running = false;
+        n = take_buckets_locked(taken);
+        pthread_mutex_unlock(&g_agg_lock);
+        if (g_store != NULL) {
+                write_buckets(taken, n);
+        } else {
+                for (size_t i = 0; i < n; i++) {
+                        free(taken[i].key);
+                        json_decref(taken[i].details);
+                }
+        }
 }
 
 /* ---- head and reads ------------------------------------------------------------------- */

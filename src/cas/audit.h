@@ -25,6 +25,9 @@
 #define AUDIT_PAGE_MAX     1000 /* entries per GET /v1/audit reply */
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_BYTES   (4u << 20) /* a page stops once its entries hold this many bytes */
+/* Refused activations are aggregated (docs/formats/audit.md, "Aggregated refusals"): */
+#define AUDIT_REFUSAL_WINDOW   60 /* default seconds from a window's first refusal to its flush */
+#define AUDIT_REFUSAL_KEYS_MAX 64 /* distinct buckets per window; more go to one overflow entry */
 
 /* Loads the audit signing key from the store at cas->store_path (creating it on first
  * start), checks that the stored entries are exactly 1..N with no hole, authenticates the
@@ -49,8 +52,50 @@ void cas_audit_done(void);
  * caller's own lock): call it after store_commit. Errors:
  * CF_E_INVALID_ARG / CF_E_SCHEMA (bad type, actor or details), CF_E_LIMIT (entry above
  * AUDIT_ENTRY_MAX), CF_E_STORE, CF_E_TIMEOUT, CF_E_TAMPERED (the chain on disk changed
- * under us), CF_E_NOMEM. Failures are logged here. */
+ * under us), CF_E_NOMEM. Failures are logged here and counted in metrics.audit_failures.
+ * For a state change, use cas_audit_txn_* instead: its entry must commit with it. */
 CF_FN cas_audit_append(struct cas_worker *w, const char *type, const char *actor, json_t *details);
+
+/* A refused activation (details as cas_audit_append would take them: policy, service,
+ * version, platform, measurement, reason, failed_checks; consumed). Not written now:
+ * refusals with equal details are counted in the current window and written as one
+ * "activation.refused" entry with "count", "first" and "last" when the window ends (a
+ * thread of this module wakes for it) or at cas_audit_flush_refusals. Best effort: a
+ * refusal that cannot be recorded is logged and counted in metrics.audit_failures. */
+void cas_audit_refused(struct cas_worker *w, json_t *details);
+
+/* Length of the aggregation window in seconds (cofferd --refusal-window); call before the
+ * workers start. */
+void cas_audit_set_refusal_window(unsigned seconds);
+
+/* Stops the aggregation thread and writes every pending bucket now (shutdown: cas_serve
+ * calls it after the workers stopped and before the anchor records the last state; later
+ * refusals are written one entry each). Safe to call twice or without init. */
+void cas_audit_flush_refusals(void);
+
+/* A state change and its entry in one store transaction (docs/formats/audit.md, "Failure
+ * rule"). Use:
+ *     TRY(cas_audit_txn_begin(&t));            -- before store_begin(w->store)
+ *     store_begin(w->store); ...puts...; cas_audit_txn_put(w, &t, ...); store_commit(...)
+ *     cas_audit_txn_end(&t, committed);        -- always, after the commit or rollback
+ * Between begin and end this caller owns the tip of the chain and every other appender
+ * waits, so keep the transaction short; never call cas_audit_append in between. */
+struct cas_audit_txn {
+        bool held;
+        uint64_t seq;              /* the last entry this transaction wrote (or the head) */
+        char hash[AUDIT_HASH_HEX]; /* and its hash */
+};
+/* Waits until no batch is being written, writes what is queued, then takes the tip.
+ * CF_E_INVALID_ARG before init. */
+CF_FN cas_audit_txn_begin(struct cas_audit_txn *t);
+/* Puts the next entry through w->store, which must be inside its transaction. details is
+ * consumed. Errors: as cas_audit_append, plus the put's (CF_E_EXISTS: another process
+ * appended); counted in metrics.audit_failures. The caller must then roll back. */
+CF_FN cas_audit_txn_put(struct cas_worker *w, struct cas_audit_txn *t, const char *type,
+                        const char *actor, json_t *details);
+/* Gives the tip back; committed says whether the caller's transaction committed (its
+ * entries become the head). A no-op when t was not begun. */
+void cas_audit_txn_end(struct cas_audit_txn *t, bool committed);
 
 /* GET /v1/audit?from=N&limit=M (client certificate required) and GET /v1/audit/head (open);
  * rest is the path after "/v1/audit" ("" or "/head"). */

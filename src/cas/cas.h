@@ -26,6 +26,12 @@ struct store;
 #define CAS_MAX_HEADERS_SIZE   16384
 #define CAS_MAX_BODY_SIZE      (4u << 20)
 #define CAS_TIMEOUT_SECONDS    10
+/* Default time from accept (TLS handshake included) to the first complete request, and from
+ * one complete request to the next beyond the idle timeout (cofferd --header-timeout). */
+#define CAS_HEADER_TIMEOUT_SECONDS 10
+/* Default cap on open connections per worker (cofferd --max-connections); lowered at start
+ * so that all workers together stay below RLIMIT_NOFILE. */
+#define CAS_MAX_CONNECTIONS_PER_WORKER 512
 #define CAS_MAX_THREADS        64
 #define CAS_NONCE_MAX          64
 #define CAS_POLICY_CACHE_SIZE  64
@@ -43,6 +49,8 @@ struct cas_config {
         const char *tsm_root;     /* --tsm-root (configfs-tsm), NULL = default */
         const char *attestation_root; /* --attestation-root (LibOS), NULL = default */
         bool verbose;
+        unsigned header_timeout;  /* seconds; 0 = CAS_HEADER_TIMEOUT_SECONDS */
+        unsigned max_connections; /* per worker; 0 = CAS_MAX_CONNECTIONS_PER_WORKER */
 };
 
 struct cas_metrics {
@@ -51,6 +59,9 @@ struct cas_metrics {
         atomic_ulong activations_granted, activations_refused;
         atomic_ulong policies_created, policies_updated, policies_deleted;
         atomic_ulong tamper_detected;
+        atomic_ulong audit_failures;        /* entries that could not be written */
+        atomic_ulong connections_timed_out; /* dropped: no complete request in time */
+        atomic_ulong connections_evicted;   /* dropped: over the connection cap */
 };
 
 #define CAS_TRUSTED_SIM_KEYS_MAX 16
@@ -324,8 +335,9 @@ CF_FN cas_change_decide(struct cas_worker *w, struct cas_change *c, const char *
 
 /* Writes an allowed change (its record, secrets and volume keys) in one transaction, with
  * one more put in the same transaction when extra_table is not NULL (a proposal's new
- * state). CF_E_EXISTS / CF_E_CONFLICT when a concurrent change won. Then audits
- * policy.create / policy.update / policy.delete with actor. */
+ * state), and its audit entry policy.create / policy.update / policy.delete with actor in
+ * the same transaction (cas_audit_txn_*): when the entry cannot be written nothing is.
+ * CF_E_EXISTS / CF_E_CONFLICT when a concurrent change won. */
 CF_FN cas_change_apply(struct cas_worker *w, struct cas_change *c, const char *actor,
                        const char *extra_table, const char *extra_key, uint64_t extra_version,
                        struct cf_slice extra_value);

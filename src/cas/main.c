@@ -30,6 +30,18 @@ static const char g_usage[] =
         "  -c, --config FILE      JSON configuration file with the keys data_dir, listen,\n"
         "                         threads and log_level; command-line flags override it\n"
         "      --log-level LEVEL  error, warning, info (default) or debug\n"
+        "      --header-timeout SECONDS\n"
+        "                         a connection must deliver its first complete request\n"
+        "                         this long after accept (TLS handshake included), and\n"
+        "                         each next one within 10 s + this of the previous one,\n"
+        "                         however slowly bytes trickle in (default 10, 1 to 3600)\n"
+        "      --max-connections N\n"
+        "                         open connections per worker thread (default 512, lowered\n"
+        "                         to fit RLIMIT_NOFILE); over it, the connection that\n"
+        "                         completed a request least recently is closed\n"
+        "      --refusal-window SECONDS\n"
+        "                         refused activations with equal details are audited as\n"
+        "                         one entry per window (default 60, 1 to 3600)\n"
         "      --anchor SPEC      freshness anchor of the store: 'file:/PATH', 'tpm:TCTI'\n"
         "                         (a TPM 2.0 NV counter, e.g. tpm:device:/dev/tpmrm0 or\n"
         "                         tpm:swtpm:host=127.0.0.1,port=2321; 'tpm@0xINDEX:TCTI' picks\n"
@@ -240,6 +252,9 @@ int main(int argc, char **argv)
                 { "sealing-path", required_argument, NULL, 'S' },
                 { "recovery-key", required_argument, NULL, 'r' },
                 { "recovery-threshold", required_argument, NULL, 'k' },
+                { "header-timeout", required_argument, NULL, 259 },
+                { "max-connections", required_argument, NULL, 260 },
+                { "refusal-window", required_argument, NULL, 261 },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -286,6 +301,30 @@ int main(int argc, char **argv)
                         break;
                 case 258:
                         cas.cfg.attestation_root = optarg;
+                        break;
+                case 259:
+                        if (!cf_ok(cf_parse_u64(optarg, 1, 3600, &n))) {
+                                return usage_error("--header-timeout wants seconds from 1 to "
+                                                   "3600",
+                                                   optarg);
+                        }
+                        cas.cfg.header_timeout = (unsigned)n;
+                        break;
+                case 260:
+                        if (!cf_ok(cf_parse_u64(optarg, 1, 1000000, &n))) {
+                                return usage_error("--max-connections wants a number from 1 to "
+                                                   "1000000",
+                                                   optarg);
+                        }
+                        cas.cfg.max_connections = (unsigned)n;
+                        break;
+                case 261:
+                        if (!cf_ok(cf_parse_u64(optarg, 1, 3600, &n))) {
+                                return usage_error("--refusal-window wants seconds from 1 to "
+                                                   "3600",
+                                                   optarg);
+                        }
+                        cas_audit_set_refusal_window((unsigned)n);
                         break;
                 case 's': {
                         enum cas_sealing_kind kind;

@@ -661,7 +661,14 @@ cf_status cas_change_apply(struct cas_worker *w, struct cas_change *c, const cha
         if (r->deleted) {
                 cf_buf_reset(&r->document);
         }
-        TRY(store_begin(w->store));
+        /* The entry commits with the change or neither does (docs/formats/audit.md). */
+        struct cas_audit_txn audit = { 0 };
+        TRY(cas_audit_txn_begin(&audit));
+        s = store_begin(w->store);
+        if (!cf_ok(s)) {
+                cas_audit_txn_end(&audit, false);
+                return s;
+        }
         s = record_put(w, c->name, c->version, r);
         if (cf_ok(s) && c->doc != NULL && !r->deleted) {
                 s = cas_secrets_provision(w, c->doc,
@@ -674,12 +681,21 @@ cf_status cas_change_apply(struct cas_worker *w, struct cas_change *c, const cha
                 s = record_put_extra(w, extra_table, extra_key, extra_version, extra_value);
         }
         if (cf_ok(s)) {
+                s = cas_audit_txn_put(
+                    w, &audit, types[c->kind], actor,
+                    json_pack("{s:s, s:I, s:s, s:s?}", "policy", c->name, "version",
+                              (json_int_t)c->version, "digest", r->digest, "predecessor",
+                              r->predecessor[0] ? r->predecessor : NULL));
+        }
+        if (cf_ok(s)) {
                 s = store_commit(w->store);
         }
         if (!cf_ok(s)) {
                 store_rollback(w->store);
+                cas_audit_txn_end(&audit, false);
                 return s;
         }
+        cas_audit_txn_end(&audit, true);
         if (c->kind == CAS_CHANGE_CREATE) {
                 atomic_fetch_add(&w->cas->metrics.policies_created, 1);
         } else if (c->kind == CAS_CHANGE_UPDATE) {
@@ -689,12 +705,6 @@ cf_status cas_change_apply(struct cas_worker *w, struct cas_change *c, const cha
         }
         cf_log_info("%s name=%s version=%llu digest=%.16s by=%.16s", types[c->kind], c->name,
                     (unsigned long long)c->version, r->digest, actor);
-        /* After the commit: the audit module writes through its own store handle. */
-        cf_ignore(
-            cas_audit_append(w, types[c->kind], actor,
-                             json_pack("{s:s, s:I, s:s, s:s?}", "policy", c->name, "version",
-                                       (json_int_t)c->version, "digest", r->digest, "predecessor",
-                                       r->predecessor[0] ? r->predecessor : NULL)));
         return CF_OK;
 }
 

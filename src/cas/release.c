@@ -247,13 +247,21 @@ static void release(struct release *r)
                                 json_array_append_new(by, json_string(checks.items[i].name));
                         }
                 }
-                cf_ignore(cas_audit_append(r->w, "secret.released", r->recipient,
-                                           json_pack("{s:s, s:s, s:I, s:s, s:o*}", "policy",
-                                                     r->name, "secret", r->secret, "version",
-                                                     (json_int_t)version, "recipient",
-                                                     r->recipient, "passed_checks", by)));
+                /* No entry, no secret: a release must never go unrecorded. */
+                s = cas_audit_append(r->w, "secret.released", r->recipient,
+                                     json_pack("{s:s, s:s, s:I, s:s, s:o*}", "policy", r->name,
+                                               "secret", r->secret, "version",
+                                               (json_int_t)version, "recipient", r->recipient,
+                                               "passed_checks", by));
         }
         attest_checks_done(&checks);
+        if (!cf_ok(s)) {
+                json_decref(reply);
+                cas_reply_error(r->req, 500, "audit.unavailable",
+                                "the release cannot be recorded in the audit chain: refused",
+                                NULL);
+                return;
+        }
         cf_log_info("secret released policy=%s version=%llu secret=%s recipient=%.16s", r->name,
                     (unsigned long long)version, r->secret, r->recipient);
         if (reply == NULL) {

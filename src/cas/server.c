@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -186,6 +188,183 @@ cf_status cas_request_body(struct evhttp_request *req, size_t max, struct cf_buf
         return CF_OK;
 }
 
+/* ---- connections: a cap per worker and a deadline per request --------------------------
+ *
+ * evhttp's timeout restarts with every byte, so a client trickling bytes would hold a
+ * connection forever, and libevent 2.1 has no cap on connections. Each connection made by
+ * tls_bev gets a struct conn, hung on its SSL object as ex_data so that it is freed exactly
+ * when libevent frees the SSL (ssl_conn_freed). A timer drops the connection when no
+ * complete request arrived within header_timeout of the accept (TLS handshake included), or
+ * within idle timeout + header_timeout of the previous complete request. Connections sit on
+ * a per-worker list, least recently productive first; over the cap, the head is dropped.
+ *
+ * Dropping: evhttp sets itself (the evhttp_connection) as the callback argument of the
+ * bufferevent it is given, and bufferevent_free clears it; so the argument, checked against
+ * evhttp_connection_get_bufferevent, is the connection while it lives. Drops run from the
+ * timer (never inside an evhttp callback), so evhttp_connection_free is safe. */
+
+struct conn;
+TAILQ_HEAD(conn_list, conn);
+
+struct front {
+        struct cas_worker *w;
+        struct conn_list conns; /* least recently productive first */
+        size_t n_live;          /* on the list and not doomed */
+        size_t cap;
+        struct timeval first_tv; /* accept to first complete request */
+        struct timeval next_tv;  /* complete request to the next one */
+};
+
+struct conn {
+        TAILQ_ENTRY(conn) link;
+        struct front *f;
+        struct bufferevent *bev;
+        struct event *timer;
+        bool doomed;  /* being dropped: no longer counted */
+        bool evicted; /* for the log and metrics: cap rather than deadline */
+};
+
+static struct front g_fronts[CAS_MAX_THREADS];
+static int g_conn_index = -1;
+static pthread_once_t g_conn_once = PTHREAD_ONCE_INIT;
+
+/* OpenSSL calls it for every SSL it frees; ptr is our conn for the ones tls_bev made. */
+static void ssl_conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp)
+{
+        struct conn *c = ptr;
+
+        (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+        if (c == NULL) {
+                return;
+        }
+        if (c->timer != NULL) {
+                event_free(c->timer);
+        }
+        if (!c->doomed) {
+                c->f->n_live--;
+        }
+        TAILQ_REMOVE(&c->f->conns, c, link);
+        free(c);
+}
+
+static void conn_index_init(void)
+{
+        g_conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_conn_freed);
+}
+
+static struct conn *request_conn(struct evhttp_request *req)
+{
+        SSL *ssl = cas_request_ssl(req);
+
+        return ssl != NULL && g_conn_index >= 0 ? SSL_get_ex_data(ssl, g_conn_index) : NULL;
+}
+
+static void drop(struct conn *c)
+{
+        bufferevent_data_cb rcb = NULL, wcb = NULL;
+        bufferevent_event_cb ecb = NULL;
+        void *arg = NULL;
+
+        bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &arg);
+        struct evhttp_connection *evcon = arg;
+        if (evcon != NULL && evhttp_connection_get_bufferevent(evcon) == c->bev) {
+                evhttp_connection_free(evcon); /* frees the SSL, hence c (now or soon) */
+        }
+}
+
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+        struct conn *c = arg;
+        struct cas *cas = c->f->w->cas;
+
+        (void)fd, (void)what;
+        if (!c->doomed) {
+                c->doomed = true;
+                c->f->n_live--;
+        }
+        if (c->evicted) {
+                atomic_fetch_add(&cas->metrics.connections_evicted, 1);
+                cf_log_debug("connection dropped: over the cap of %zu per worker", c->f->cap);
+        } else {
+                atomic_fetch_add(&cas->metrics.connections_timed_out, 1);
+                cf_log_debug("connection dropped: no complete request within the deadline");
+        }
+        drop(c);
+}
+
+/* Over the cap: the least recently productive connection goes, from the next loop turn
+ * (the caller may be inside evhttp's accept path). */
+static void evict_one(struct front *f)
+{
+        struct conn *c;
+
+        TAILQ_FOREACH(c, &f->conns, link)
+        {
+                if (!c->doomed) {
+                        c->doomed = true;
+                        c->evicted = true;
+                        f->n_live--;
+                        evtimer_del(c->timer);
+                        event_active(c->timer, EV_TIMEOUT, 1);
+                        return;
+                }
+        }
+}
+
+/* A complete request arrived on c: it is the most recently productive, and the next one has
+ * the idle timeout and the header deadline to arrive. */
+static void conn_productive(struct conn *c)
+{
+        if (c->doomed) {
+                return;
+        }
+        TAILQ_REMOVE(&c->f->conns, c, link);
+        TAILQ_INSERT_TAIL(&c->f->conns, c, link);
+        evtimer_add(c->timer, &c->f->next_tv);
+}
+
+/* Every connection is TLS: evhttp would make a plain one if this returned NULL, so a
+ * failure returns a plain bufferevent whose requests route() refuses (no conn on it). */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+        struct front *f = arg;
+        struct conn *c = calloc(1, sizeof(*c));
+        SSL *ssl = NULL;
+        struct bufferevent *bev = NULL;
+
+        if (c != NULL) {
+                c->f = f;
+                c->timer = evtimer_new(base, on_conn_timer, c);
+                ssl = c->timer != NULL ? SSL_new(f->w->cas->tls) : NULL;
+        }
+        if (ssl == NULL || SSL_set_ex_data(ssl, g_conn_index, c) != 1) {
+                SSL_free(ssl);
+                if (c != NULL && c->timer != NULL) {
+                        event_free(c->timer);
+                }
+                free(c);
+                cf_log_err("cannot set up a TLS connection (out of memory)");
+                return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        }
+        /* From here the SSL owns c: freeing it (even on failure below) frees c. */
+        if (f->n_live >= f->cap) {
+                evict_one(f);
+        }
+        TAILQ_INSERT_TAIL(&f->conns, c, link);
+        f->n_live++;
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+        if (bev == NULL) {
+                cf_log_err("cannot set up a TLS connection (out of memory)");
+                return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        }
+        c->bev = bev;
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        evtimer_add(c->timer, &f->first_tv);
+        return bev;
+}
+
 /* ---- routing ----------------------------------------------------------------------- */
 
 /* In recovery mode there is no store: only what recovery needs is served. */
@@ -215,7 +394,16 @@ static void route(struct evhttp_request *req, void *arg)
         const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
 
+        struct conn *c = request_conn(req);
+
         atomic_fetch_add(&w->cas->metrics.requests, 1);
+        if (c == NULL) {
+                /* Only a connection tls_bev failed to set up (memory exhaustion). */
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+                cas_reply_error(req, 400, "request.tls", "cofferd speaks HTTPS only", NULL);
+                return;
+        }
+        conn_productive(c);
         if (path == NULL || strncmp(path, "/v1/", 4) != 0) {
                 cas_reply_error(req, 404, "not_found", "no such endpoint (the API is under /v1/)",
                                 NULL);
@@ -254,28 +442,20 @@ static void route(struct evhttp_request *req, void *arg)
 
 /* ---- TLS and workers --------------------------------------------------------------- */
 
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+static cf_status worker_setup(struct cas_worker *w, struct front *f, struct cas *cas, int listen_fd,
+                              size_t cap)
 {
-        struct cas_worker *w = arg;
-        SSL *ssl = SSL_new(w->cas->tls);
-        struct bufferevent *bev;
-
-        if (ssl == NULL) {
-                return NULL;
-        }
-        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
-        if (bev != NULL) {
-                bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-        }
-        return bev;
-}
-
-static cf_status worker_setup(struct cas_worker *w, struct cas *cas, int listen_fd)
-{
+        unsigned header =
+            cas->cfg.header_timeout ? cas->cfg.header_timeout : CAS_HEADER_TIMEOUT_SECONDS;
         int fd;
 
         w->cas = cas;
+        memset(f, 0, sizeof(*f));
+        f->w = w;
+        TAILQ_INIT(&f->conns);
+        f->cap = cap;
+        f->first_tv.tv_sec = (time_t)header;
+        f->next_tv.tv_sec = (time_t)header + CAS_TIMEOUT_SECONDS;
         if (!cas->recovery_mode) {
                 TRY(store_open_sqlite(cas->store_path, cas->data_key->ptr, &w->store));
                 store_set_commit_hook(w->store, cas_anchor_note, &cas->anchor);
@@ -284,7 +464,7 @@ static cf_status worker_setup(struct cas_worker *w, struct cas *cas, int listen_
         ENSURE(w->base != NULL, CF_E_NOMEM);
         w->http = evhttp_new(w->base);
         ENSURE(w->http != NULL, CF_E_NOMEM);
-        evhttp_set_bevcb(w->http, tls_bev, w);
+        evhttp_set_bevcb(w->http, tls_bev, f);
         evhttp_set_gencb(w->http, route, w);
         evhttp_set_max_headers_size(w->http, CAS_MAX_HEADERS_SIZE);
         evhttp_set_max_body_size(w->http, CAS_MAX_BODY_SIZE);
@@ -298,8 +478,19 @@ static cf_status worker_setup(struct cas_worker *w, struct cas *cas, int listen_
         return CF_OK;
 }
 
-static void worker_teardown(struct cas_worker *w)
+static void worker_teardown(struct cas_worker *w, struct front *f)
 {
+        struct conn *c;
+
+        /* The SSLs of open connections are freed while the base goes away: their timers
+         * must be gone first. */
+        TAILQ_FOREACH(c, &f->conns, link)
+        {
+                if (c->timer != NULL) {
+                        event_free(c->timer);
+                        c->timer = NULL;
+                }
+        }
         if (w->http != NULL) {
                 evhttp_free(w->http);
         }
@@ -400,6 +591,30 @@ cf_status cas_listen(struct cas *cas)
         return CF_OK;
 }
 
+/* The per-worker cap: the configured one, lowered so that every worker at its cap still
+ * leaves CAS_FD_RESERVE descriptors of RLIMIT_NOFILE for the store, logs and accept. */
+#define CAS_FD_RESERVE 64
+
+static size_t connection_cap(const struct cas *cas, int workers)
+{
+        size_t cap =
+            cas->cfg.max_connections ? cas->cfg.max_connections : CAS_MAX_CONNECTIONS_PER_WORKER;
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+                rlim_t room = rl.rlim_cur > 2 * CAS_FD_RESERVE ? rl.rlim_cur - CAS_FD_RESERVE
+                                                               : CAS_FD_RESERVE;
+                size_t per = (size_t)(room / (rlim_t)workers);
+                if (per < cap) {
+                        cf_log_warning("max connections lowered to %zu per worker (%d workers, "
+                                       "%llu file descriptors)",
+                                       per > 0 ? per : 1, workers, (unsigned long long)rl.rlim_cur);
+                        cap = per > 0 ? per : 1;
+                }
+        }
+        return cap;
+}
+
 static void on_signal(int sig)
 {
         (void)sig;
@@ -412,6 +627,7 @@ cf_status cas_serve(struct cas *cas, bool *ret_mode_changed)
         struct cas_worker workers[CAS_MAX_THREADS];
         int n = cas->cfg.threads;
         cf_status s = CF_OK;
+        size_t cap;
         char c = 0;
 
         g_cas = cas;
@@ -424,14 +640,17 @@ cf_status cas_serve(struct cas *cas, bool *ret_mode_changed)
         if (n > CAS_MAX_THREADS) {
                 n = CAS_MAX_THREADS;
         }
+        pthread_once(&g_conn_once, conn_index_init);
+        ENSURE(g_conn_index >= 0, CF_E_NOMEM);
+        cap = connection_cap(cas, n);
         memset(workers, 0, sizeof(workers));
         for (int i = 0; i < n && cf_ok(s); i++) {
-                s = worker_setup(&workers[i], cas, cas->listen_fd);
+                s = worker_setup(&workers[i], &g_fronts[i], cas, cas->listen_fd, cap);
         }
         if (!cf_ok(s)) {
                 cf_log_err("cannot start workers: %s", cf_strerror(s));
                 for (int i = 0; i < n; i++) {
-                        worker_teardown(&workers[i]);
+                        worker_teardown(&workers[i], &g_fronts[i]);
                 }
                 return s;
         }
@@ -446,7 +665,9 @@ cf_status cas_serve(struct cas *cas, bool *ret_mode_changed)
         for (int i = 0; i < n; i++) {
                 pthread_create(&threads[i], NULL, worker_main, &workers[i]);
         }
-        cf_log_info("serving mode=%s threads=%d", cas->recovery_mode ? "recovery" : "normal", n);
+        cf_log_info("serving mode=%s threads=%d max_connections=%zu/worker header_timeout=%us",
+                    cas->recovery_mode ? "recovery" : "normal", n, cap,
+                    cas->cfg.header_timeout ? cas->cfg.header_timeout : CAS_HEADER_TIMEOUT_SECONDS);
         while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
         }
         for (int i = 0; i < n; i++) {
@@ -454,9 +675,10 @@ cf_status cas_serve(struct cas *cas, bool *ret_mode_changed)
         }
         for (int i = 0; i < n; i++) {
                 pthread_join(threads[i], NULL);
-                worker_teardown(&workers[i]);
+                worker_teardown(&workers[i], &g_fronts[i]);
         }
         if (!cas->recovery_mode) {
+                cas_audit_flush_refusals();    /* pending refusals, before the last state */
                 cas_anchor_stop(&cas->anchor); /* records the last state before exiting */
         }
         *ret_mode_changed = c == 'm';

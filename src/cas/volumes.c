@@ -250,6 +250,7 @@ static void volume_reset(struct cas_worker *w, struct evhttp_request *req, const
 {
         char caller[CF_KEY_ID_HEX];
         const struct policy *p = NULL;
+        struct cas_audit_txn audit = { 0 };
         struct volume_state st;
         uint64_t pv;
         cf_status s;
@@ -288,9 +289,26 @@ static void volume_reset(struct cas_worker *w, struct evhttp_request *req, const
         st.generation = st.prepared_generation = 0;
         st.reset = true;
         s = cf_random(st.key, sizeof(st.key));
+        /* The reset and its audit entry commit together or not at all. */
+        if (cf_ok(s)) {
+                s = cas_audit_txn_begin(&audit);
+        }
+        if (cf_ok(s)) {
+                s = store_begin(w->store);
+        }
         if (cf_ok(s)) {
                 s = save(w, key, &st);
         }
+        if (cf_ok(s)) {
+                s = cas_audit_txn_put(w, &audit, "volume.reset", caller,
+                                      json_pack("{s:s, s:s}", "policy", policy, "volume", volume));
+        }
+        if (cf_ok(s)) {
+                s = store_commit(w->store);
+        } else {
+                store_rollback(w->store);
+        }
+        cas_audit_txn_end(&audit, cf_ok(s));
         cf_wipe(st.key, sizeof(st.key));
         if (s.code == CF_E_EXISTS || s.code == CF_E_CONFLICT) {
                 cas_reply_error(req, 409, "volume.concurrent",
@@ -302,8 +320,6 @@ static void volume_reset(struct cas_worker *w, struct evhttp_request *req, const
                 return;
         }
         cf_log_info("volume %s reset by=%.16s", key, caller);
-        cf_ignore(cas_audit_append(w, "volume.reset", caller,
-                                   json_pack("{s:s, s:s}", "policy", policy, "volume", volume)));
         cas_reply_json(
             req, 200, json_pack("{s:s, s:s, s:b}", "policy", policy, "volume", volume, "reset", 1));
 }

@@ -6,12 +6,29 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 
 from conftest import Cofferd, sim_policy
 
 
+def _head_seq(world):
+    status, body = world.get("/v1/audit/head")
+    assert status == 200
+    return json.loads(body)["head"]["seq"]
+
+
+def _wait_head(world, seq, timeout=10.0):
+    """Refusals are aggregated and written when their window ends: wait (bounded)."""
+    deadline = time.monotonic() + timeout
+    while _head_seq(world) < seq:
+        assert time.monotonic() < deadline, "audit head did not reach %d" % seq
+        time.sleep(0.2)
+
+
 def _setup_chain(world):
     """create, update, a granted and a refused activation, delete: five entries."""
+    world.cas.extra_args = ["--refusal-window", "1"]
+    world.cas.restart()
     me = world.key_id()
     doc = sim_policy("audit/app", me, "/usr/bin/env", command=["env"],
                      env={"PW": "$$coffer:pw$$"},
@@ -23,6 +40,7 @@ def _setup_chain(world):
     world.update(doc)
     assert world.run("/usr/bin/env", "audit/app", "app").returncode == 0
     assert world.run("/bin/cat", "audit/app", "app").returncode == 126
+    _wait_head(world, 4)
     world.coffer("policy", "delete", "audit/app")
     return me
 
@@ -64,6 +82,7 @@ def test_chain_records_changes_and_decisions(world, tmp_path):
     assert doc["entries"][0]["details"]["policy"] == "audit/app"
     refused = doc["entries"][3]["details"]
     assert "rule[0].measurement" in refused["failed_checks"]
+    assert refused["count"] == 1 and refused["first"] == refused["last"]
     assert doc["head"]["seq"] == 5
     with open(path) as f:
         assert "never-in-audit-42" not in f.read()        # no secret reaches the chain
