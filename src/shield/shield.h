@@ -12,8 +12,9 @@
  * in memory (shield_mem_*) and real volumes use a directory (shield_posix_*).
  *
  * Durability: writes become part of the durable, tagged state only at
- * shield_volume_commit. After a crash the volume opens at the last committed manifest;
- * writes made after it are lost as a whole (never half-applied).
+ * shield_volume_commit (a record appended to the volume journal). After a crash the volume
+ * opens at the last committed state (a read-write open replays the journal); writes made
+ * after it are lost as a whole (never half-applied).
  *
  * Thread-safety: every function taking a volume or a file handle locks the volume's mutex,
  * so handles of one volume may be used from several threads. One volume must not be opened
@@ -95,6 +96,11 @@ CF_FN shield_mem_new(struct shield_mem **ret);
 void shield_mem_free(struct shield_mem *st);
 /* Copies every file of src into a new storage (a snapshot, for rollback tests). */
 CF_FN shield_mem_clone(const struct shield_mem *src, struct shield_mem **ret);
+/* What a machine crash would leave of src, in a new storage: each file as of its last
+ * fsync (empty if never synced), and only the files whose directory entry a sync_dir made
+ * durable (a file created after the last sync_dir is gone). Unlinks and truncations are
+ * kept as they are (not rolled back). Files written with shield_mem_put count as durable. */
+CF_FN shield_mem_crash_clone(const struct shield_mem *src, struct shield_mem **ret);
 /* Returns a borrowed view of a file's bytes, valid until the next change; CF_E_NOT_FOUND. */
 CF_FN shield_mem_peek(struct shield_mem *st, const char *name, uint8_t **ret_ptr, size_t *ret_size);
 /* Replaces (or creates) a file's bytes with a copy of data. */
@@ -172,12 +178,22 @@ void shield_volume_set_prepare(struct shield_volume *v, shield_prepare_fn fn, vo
  * are discarded (the backing storage keeps the last committed state). NULL is a no-op. */
 void shield_volume_close(struct shield_volume *v);
 
-/* Makes every change durable and names it: flushes trees, fsyncs the backing files written
- * since their last sync, seals the new manifest, calls the prepare hook, writes it in place
- * into the manifest slot that does not hold the current state and fsyncs it (the directory
- * too when backing files were created), and writes the new tag to tag_out. With no change
+/* Makes every change durable and names it: flushes trees, seals the new manifest, calls
+ * the prepare hook, then appends the manifest record with the bytes written since the last
+ * commit to the volume journal and fsyncs it (one fdatasync). When the journal is full or
+ * the changes are larger than a journal record, the commit is a checkpoint instead: the
+ * backing files written since the last checkpoint are fsynced and the record is written in
+ * place into the manifest slot that does not hold the base state (the directory is synced
+ * too when backing files were created). Writes the new tag to tag_out. With no change
  * since the last commit it writes the current tag and touches nothing. */
 CF_FN shield_volume_commit(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_SIZE]);
+/* Checkpoint: makes the backing files written since the last checkpoint durable, copies
+ * the current state's manifest record into the manifest slot that does not hold the base,
+ * and starts the journal again. The tag does not change (the record's bytes are the same).
+ * Call it when this handle is the volume's only writer (at exit): a handle whose volume a
+ * related process committed since must not checkpoint. Nothing to do when the journal is
+ * empty. CF_E_PERMISSION (read-only), CF_E_IO. */
+CF_FN shield_volume_checkpoint(struct shield_volume *v);
 /* The tag of the last committed (or opened) manifest; CF_E_NOT_FOUND for a new volume
  * that was never committed. */
 CF_FN shield_volume_tag(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_SIZE]);

@@ -12,12 +12,29 @@
 #include "crypto/crypto.h"
 #include "shield/shield.h"
 
-#define SH_FORMAT_VERSION 1u         /* plaintext manifest */
-#define SH_FILE_VERSION   2u         /* manifest slot file (1: the old single "manifest" file) */
+#define SH_FORMAT_VERSION 1u /* plaintext manifest */
+#define SH_FILE_VERSION   3u /* manifest record (1: single "manifest" file; 2: no journal) */
 #define SH_MAGIC          "CFSHVOL1" /* manifest slot file magic, 8 bytes */
 #define SH_MAGIC_SIZE     8u
-/* Slot record header: magic, u32 file version, u64 generation, u32 sealed length. */
-#define SH_HEADER_SIZE     (SH_MAGIC_SIZE + 4u + 8u + 4u)
+/* Manifest record header: magic, u32 file version, u64 generation, u32 sealed length,
+ * previous tag (32), u32 payload length, payload digest (32). */
+#define SH_HEADER_SIZE    (SH_MAGIC_SIZE + 4u + 8u + 4u + 32u + 4u + 32u)
+#define SH_HDR_OFF_PREV   (SH_MAGIC_SIZE + 16u)
+#define SH_HDR_OFF_PLEN   (SH_HDR_OFF_PREV + 32u)
+#define SH_HDR_OFF_DIGEST (SH_HDR_OFF_PLEN + 4u)
+#define SH_JOURNAL_NAME   "journal" /* the volume journal (docs/formats/volume.md) */
+/* The journal's size: records are appended until the next would pass it, then the commit
+ * is a checkpoint (written into a manifest slot) and the journal starts again at 0. */
+#define SH_JOURNAL_MAX ((uint64_t)4 << 20)
+/* Payload bytes collected for one journal record; past it the commit is a checkpoint. */
+#define SH_PAYLOAD_MAX   ((size_t)SH_JOURNAL_MAX)
+#define SH_JP_DATA       1u /* payload entry: bytes of a data file */
+#define SH_JP_TREE       2u /* payload entry: bytes of a tree file */
+#define SH_JP_ENTRY_HEAD (1u + SH_ID_SIZE + 8u + 4u)
+/* The largest tree file: both slots of every node of a full 4-level tree. */
+#define SH_TREE_FILE_MAX                                                                           \
+        ((uint64_t)2 * ((((uint64_t)1 << (SH_FANOUT_SHIFT * SH_LEVELS_MAX)) - 1) / 63) *           \
+         SH_NODE_SIZE)
 #define SH_SLOT_NAME_0     "manifest.0" /* the two manifest slots (docs/formats/volume.md) */
 #define SH_SLOT_NAME_1     "manifest.1"
 #define SH_MANIFEST_LEGACY "manifest"     /* format 1: refused with CF_E_VERSION */
@@ -98,6 +115,7 @@ struct sh_inode {
         struct sh_entry root;
         bool changed;  /* modified since the last commit */
         bool unlinked; /* no longer named by the manifest */
+        bool ckpt;     /* backing files written since the last checkpoint (sync them first) */
         unsigned n_handles;
         struct sh_state *state; /* runtime state (backing handles, keys, cache) or NULL */
 };
@@ -138,6 +156,13 @@ struct shield_volume {
         uint8_t tag[SHIELD_TAG_SIZE];
         shield_prepare_fn prepare;
         void *prepare_ctx;
+        /* The volume journal (docs/formats/volume.md "Journal"). */
+        void *jh;           /* journal backing file, opened on first use */
+        uint64_t jofs;      /* end of the last record of the current chain (next append) */
+        struct cf_buf jpay; /* payload entries of the writes since the last commit */
+        bool jpay_over;     /* jpay passed SH_PAYLOAD_MAX: the next commit is a checkpoint */
+        bool ckpt_all;      /* every file must be synced at the next checkpoint (replayed) */
+        struct cf_buf rec;  /* manifest record of the current state (copied at checkpoint) */
 };
 
 struct shield_file {
@@ -156,6 +181,14 @@ CF_FN sh_file_write(struct shield_volume *v, struct sh_inode *ino, const uint8_t
 CF_FN sh_file_truncate(struct shield_volume *v, struct sh_inode *ino, uint64_t size);
 /* Writes every dirty node (bottom-up) and, if sync, fsyncs both backing files. */
 CF_FN sh_file_flush(struct shield_volume *v, struct sh_inode *ino, bool sync);
+/* Records bytes about to be written to a backing file of ino (kind SH_JP_DATA or
+ * SH_JP_TREE) in the payload of the next journal record, and marks ino for the next
+ * checkpoint. Never fails: past SH_PAYLOAD_MAX the next commit becomes a checkpoint. */
+void sh_journal_note(struct shield_volume *v, struct sh_inode *ino, uint8_t kind, uint64_t off,
+                     const uint8_t *bytes, size_t len);
+/* Writes ino's dirty nodes and fsyncs both its backing files (opened by name when the file
+ * has no runtime state; a missing one is skipped). For checkpoints. */
+CF_FN sh_file_sync_all(struct shield_volume *v, struct sh_inode *ino);
 /* Backing file names: 32 hex digits of the id + ".d" (data) or ".t" (tree). */
 void sh_backing_name(const uint8_t id[SH_ID_SIZE], char kind, char out[SH_ID_SIZE * 2 + 3]);
 /* Checks one file from the backing storage (see shield_volume_verify); returns the number

@@ -15,6 +15,9 @@ struct mem_file {
         uint8_t *data;
         size_t size, cap;
         unsigned refs; /* the table's reference + open handles */
+        uint8_t *dur;  /* the content as of the last fsync (what a machine crash keeps) */
+        size_t dsize;
+        bool named; /* the directory entry is durable (a sync_dir since creation) */
 };
 
 struct shield_mem {
@@ -27,6 +30,7 @@ static void file_unref(struct mem_file *f)
 {
         if (f != NULL && --f->refs == 0) {
                 free(f->data);
+                free(f->dur);
                 free(f);
         }
 }
@@ -181,10 +185,26 @@ static cf_status m_truncate(void *st, void *h, uint64_t size)
         return CF_OK;
 }
 
+/* Copies a file's content into its durable copy. */
+static CF_FN make_durable(struct mem_file *f)
+{
+        uint8_t *p = NULL;
+
+        if (f->size > 0) {
+                p = malloc(f->size);
+                ENSURE(p != NULL, CF_E_NOMEM);
+                memcpy(p, f->data, f->size);
+        }
+        free(f->dur);
+        f->dur = p;
+        f->dsize = f->size;
+        return CF_OK;
+}
+
 static cf_status m_fsync(void *st, void *h)
 {
-        (void)h;
-        return mutation(st);
+        TRY(mutation(st));
+        return make_durable(h);
 }
 
 static cf_status m_rename(void *st, const char *from, const char *to)
@@ -222,7 +242,13 @@ static cf_status m_unlink(void *st, const char *name)
 
 static cf_status m_sync_dir(void *st)
 {
-        return mutation(st);
+        struct shield_mem *m = st;
+
+        TRY(mutation(m));
+        for (size_t i = 0; i < m->n; i++) {
+                m->f[i]->named = true;
+        }
+        return CF_OK;
 }
 
 static cf_status m_list(void *st, shield_name_fn fn, void *ctx)
@@ -286,6 +312,26 @@ CF_FN shield_mem_put(struct shield_mem *st, const char *name, const void *data, 
                 memcpy(f->data, data, size);
         }
         f->size = size;
+        f->named = true;
+        return make_durable(f);
+}
+
+CF_FN shield_mem_crash_clone(const struct shield_mem *src, struct shield_mem **ret)
+{
+        struct shield_mem *m;
+        cf_status s = CF_OK;
+
+        TRY(shield_mem_new(&m));
+        for (size_t i = 0; i < src->n && cf_ok(s); i++) {
+                if (src->f[i]->named) {
+                        s = shield_mem_put(m, src->f[i]->name, src->f[i]->dur, src->f[i]->dsize);
+                }
+        }
+        if (!cf_ok(s)) {
+                shield_mem_free(m);
+                return s;
+        }
+        *ret = m;
         return CF_OK;
 }
 

@@ -311,6 +311,8 @@ static CF_FN flush_nodes(struct shield_volume *v, struct sh_inode *ino)
                         slot = choose_slot(pe, pending);
                         sh_node_encode(n->e, bytes);
                         s->t_unsynced = true;
+                        sh_journal_note(v, ino, SH_JP_TREE, sh_node_offset(level, n->index, slot),
+                                        bytes, sizeof(bytes));
                         TRY(v->ops->pwrite(v->st, s->ht, bytes, sizeof(bytes),
                                            sh_node_offset(level, n->index, slot)));
                         memset(pe, 0, sizeof(*pe));
@@ -553,6 +555,7 @@ static CF_FN write_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t
         slot = choose_slot(e, ino->version + 1);
         TRY(chunk_seal(ino, chunk, slot, plain, ct, &ne));
         s->d_unsynced = true;
+        sh_journal_note(v, ino, SH_JP_DATA, sh_chunk_offset(chunk, slot), ct, sizeof(ct));
         TRY(v->ops->pwrite(v->st, s->hd, ct, sizeof(ct), sh_chunk_offset(chunk, slot)));
         *e = ne;
         return CF_OK;
@@ -578,6 +581,8 @@ static CF_FN wrun_flush(struct shield_volume *v, struct sh_inode *ino, struct wr
         }
         r->n = 0;
         s->d_unsynced = true;
+        sh_journal_note(v, ino, SH_JP_DATA, sh_chunk_offset(r->first, r->slot), s->io,
+                        (size_t)n * SHIELD_CHUNK_SIZE);
         TRY(v->ops->pwrite(v->st, s->hd, s->io, (size_t)n * SHIELD_CHUNK_SIZE,
                            sh_chunk_offset(r->first, r->slot)));
         for (unsigned j = 0; j < n; j++) {
@@ -805,6 +810,37 @@ CF_FN sh_file_flush(struct shield_volume *v, struct sh_inode *ino, bool sync)
         if (sync && s->t_unsynced) {
                 TRY(v->ops->fsync(v->st, s->ht));
                 s->t_unsynced = false;
+        }
+        return CF_OK;
+}
+
+CF_FN sh_file_sync_all(struct shield_volume *v, struct sh_inode *ino)
+{
+        struct sh_state *s = ino->state;
+        static const char kinds[2] = {'d', 't'};
+
+        if (s != NULL) {
+                TRY(flush_nodes(v, ino));
+                TRY(v->ops->fsync(v->st, s->hd));
+                s->d_unsynced = false;
+                TRY(v->ops->fsync(v->st, s->ht));
+                s->t_unsynced = false;
+                return CF_OK;
+        }
+        for (unsigned k = 0; k < 2; k++) {
+                char name[SH_ID_SIZE * 2 + 3];
+                void *h = NULL;
+                cf_status st;
+
+                sh_backing_name(ino->id, kinds[k], name);
+                st = v->ops->open(v->st, name, 0, &h);
+                if (st.code == CF_E_NOT_FOUND) {
+                        continue; /* reported when the file is opened or verified */
+                }
+                TRY(st);
+                st = v->ops->fsync(v->st, h);
+                v->ops->close(v->st, h);
+                TRY(st);
         }
         return CF_OK;
 }

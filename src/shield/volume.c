@@ -131,7 +131,7 @@ static bool has_children(const struct shield_volume *v, const char *dir)
         return false;
 }
 
-/* ---- manifest sealing ------------------------------------------------------------- */
+/* ---- manifest records ------------------------------------------------------------- */
 
 static CF_FN derive_keys(struct shield_volume *v, const uint8_t key[SHIELD_KEY_SIZE])
 {
@@ -159,88 +159,111 @@ static const char *slot_name(int slot)
         return slot == 0 ? SH_SLOT_NAME_0 : SH_SLOT_NAME_1;
 }
 
-/* One manifest slot as found at open. */
-struct slot_rec {
-        cf_status s; /* CF_OK: authenticated and decoded; else why not (CF_E_NOT_FOUND: none) */
-        struct sh_manifest m;
-        uint8_t tag[SHIELD_TAG_SIZE];
+static const uint8_t zero_tag[SHIELD_TAG_SIZE];
+
+/* A manifest record's header (docs/formats/volume.md "Manifest records"). */
+struct rec_head {
+        uint64_t generation;
+        uint32_t len; /* sealed body */
+        uint8_t prev[SHIELD_TAG_SIZE];
+        uint32_t plen; /* journal payload after the record */
+        uint8_t pdigest[CF_SHA256_SIZE];
 };
 
-/* Parses a slot file: checks the header, opens the sealed body into plain (a secret
- * buffer) and hashes the record (the volume tag). Bytes after the record are leftovers of
- * a longer earlier record and are not read. */
-static CF_FN unseal(const struct shield_volume *v, struct cf_slice file, struct cf_buf *plain,
-                    uint64_t *ret_generation, uint8_t tag[SHIELD_TAG_SIZE])
+/* Parses a record header (not authenticated: the caller authenticates it as AAD). */
+static CF_FN head_parse(struct cf_cursor *c, struct rec_head *ret)
 {
-        struct cf_cursor c = cf_cursor_make(file);
-        struct cf_slice magic, body, record;
-        uint32_t format, len;
-        uint64_t generation;
+        struct rec_head h;
+        struct cf_slice magic;
+        uint32_t format;
 
-        TRY(cf_cursor_take(&c, SH_MAGIC_SIZE, &magic));
+        TRY(cf_cursor_take(c, SH_MAGIC_SIZE, &magic));
         ENSURE(memcmp(magic.ptr, SH_MAGIC, SH_MAGIC_SIZE) == 0, CF_E_MALFORMED);
-        TRY(cf_cursor_u32le(&c, &format));
+        TRY(cf_cursor_u32le(c, &format));
         ENSURE(format == SH_FILE_VERSION, CF_E_VERSION);
-        TRY(cf_cursor_u64le(&c, &generation));
-        TRY(cf_cursor_u32le(&c, &len));
-        ENSURE(len >= CF_AEAD_OVERHEAD, CF_E_MALFORMED);
-        ENSURE(len <= SH_SEALED_MAX, CF_E_LIMIT);
-        ENSURE(cf_cursor_left(&c) >= len, CF_E_TRUNCATED);
-        TRY(cf_cursor_take(&c, len, &body));
-        TRY(cf_aead_open(v->manifest_key, cf_slice_make(file.ptr, SH_HEADER_SIZE), body, plain));
-        record = cf_slice_make(file.ptr, SH_HEADER_SIZE + (size_t)len);
-        TRY(cf_sha256(&record, 1, tag));
-        *ret_generation = generation;
+        TRY(cf_cursor_u64le(c, &h.generation));
+        TRY(cf_cursor_u32le(c, &h.len));
+        TRY(cf_cursor_copy(c, h.prev, sizeof(h.prev)));
+        TRY(cf_cursor_u32le(c, &h.plen));
+        TRY(cf_cursor_copy(c, h.pdigest, sizeof(h.pdigest)));
+        ENSURE(h.len >= CF_AEAD_OVERHEAD, CF_E_MALFORMED);
+        ENSURE(h.len <= SH_SEALED_MAX, CF_E_LIMIT);
+        ENSURE(h.plen <= SH_PAYLOAD_MAX, CF_E_LIMIT);
+        *ret = h;
         return CF_OK;
 }
 
-/* Seals the manifest into a slot record: header (with the generation and the body length,
- * authenticated as AAD) || nonce || ciphertext || GCM tag. */
-static CF_FN seal(const struct shield_volume *v, struct cf_buf *out)
+/* Authenticates the record at the start of `bytes` (bytes after it are not read): checks
+ * the header, opens the sealed body into plain (a secret buffer, appended to) and hashes
+ * the record (the volume tag). *ret_len is the record's length (header + body). */
+static CF_FN unseal(const struct shield_volume *v, struct cf_slice bytes, struct cf_buf *plain,
+                    struct rec_head *ret_h, size_t *ret_len, uint8_t tag[SHIELD_TAG_SIZE])
 {
-        struct cf_buf plain;
-        uint8_t head[SH_HEADER_SIZE];
-        cf_status s;
+        struct cf_cursor c = cf_cursor_make(bytes);
+        struct cf_cursor all = cf_cursor_make(bytes);
+        struct cf_slice aad, body, record;
+        struct rec_head h;
 
-        cf_buf_init(&plain, SH_MANIFEST_MAX, true);
-        s = sh_manifest_encode(&v->m, &plain);
-        if (cf_ok(s) && plain.size + CF_AEAD_OVERHEAD > SH_SEALED_MAX) {
-                s = cf_fail(CF_E_LIMIT);
-        }
-        if (cf_ok(s)) {
-                memcpy(head, SH_MAGIC, SH_MAGIC_SIZE);
-                put_u32le(head + SH_MAGIC_SIZE, SH_FILE_VERSION);
-                put_u64le(head + SH_MAGIC_SIZE + 4, v->m.generation);
-                put_u32le(head + SH_MAGIC_SIZE + 12, (uint32_t)(plain.size + CF_AEAD_OVERHEAD));
-                s = cf_buf_append(out, head, sizeof(head));
-        }
-        if (cf_ok(s)) {
-                s = cf_aead_seal(v->manifest_key, cf_slice_make(head, sizeof(head)),
-                                 cf_buf_slice(&plain), out);
-        }
-        cf_buf_done(&plain);
-        return s;
+        TRY(head_parse(&c, &h));
+        ENSURE(cf_cursor_left(&c) >= h.len, CF_E_TRUNCATED);
+        TRY(cf_cursor_take(&c, h.len, &body));
+        TRY(cf_cursor_take(&all, SH_HEADER_SIZE, &aad));
+        TRY(cf_aead_open(v->manifest_key, aad, body, plain));
+        all = cf_cursor_make(bytes);
+        TRY(cf_cursor_take(&all, SH_HEADER_SIZE + (size_t)h.len, &record));
+        TRY(cf_sha256(&record, 1, tag));
+        *ret_h = h;
+        *ret_len = record.size;
+        return CF_OK;
 }
 
-static CF_FN read_all(const struct shield_volume *v, const char *name, struct cf_buf *out)
+/* Seals plaintext manifest bytes into a record: header (generation, body length, previous
+ * tag, payload length and digest: all authenticated as AAD) || nonce || ciphertext || GCM
+ * tag. The payload itself is not appended. */
+static CF_FN seal(const struct shield_volume *v, struct cf_slice plain,
+                  const uint8_t prev[SHIELD_TAG_SIZE], struct cf_slice payload, struct cf_buf *out)
+{
+        uint8_t head[SH_HEADER_SIZE];
+
+        ENSURE(plain.size + CF_AEAD_OVERHEAD <= SH_SEALED_MAX, CF_E_LIMIT);
+        ENSURE(payload.size <= SH_PAYLOAD_MAX, CF_E_LIMIT);
+        memcpy(head, SH_MAGIC, SH_MAGIC_SIZE);
+        put_u32le(head + SH_MAGIC_SIZE, SH_FILE_VERSION);
+        put_u64le(head + SH_MAGIC_SIZE + 4, v->m.generation);
+        put_u32le(head + SH_MAGIC_SIZE + 12, (uint32_t)(plain.size + CF_AEAD_OVERHEAD));
+        memcpy(head + SH_HDR_OFF_PREV, prev, SHIELD_TAG_SIZE);
+        put_u32le(head + SH_HDR_OFF_PLEN, (uint32_t)payload.size);
+        memset(head + SH_HDR_OFF_DIGEST, 0, CF_SHA256_SIZE);
+        if (payload.size > 0) {
+                TRY(cf_sha256(&payload, 1, head + SH_HDR_OFF_DIGEST));
+        }
+        TRY(cf_buf_append(out, head, sizeof(head)));
+        return cf_aead_seal(v->manifest_key, cf_slice_make(head, sizeof(head)), plain, out);
+}
+
+/* Reads a whole backing file of at most max bytes; with clip, a longer file is read up to
+ * max (the journal: bytes past its bound are never ours), else it is CF_E_LIMIT. */
+static CF_FN read_all(const struct shield_storage_ops *ops, void *st, const char *name,
+                      uint64_t max, bool clip, struct cf_buf *out)
 {
         void *h = NULL;
         uint64_t size = 0;
         size_t got = 0;
         cf_status s;
 
-        TRY(v->ops->open(v->st, name, 0, &h));
-        s = v->ops->size(v->st, h, &size);
-        if (cf_ok(s) && size > SH_SLOT_FILE_MAX) {
-                s = cf_fail(CF_E_LIMIT);
+        TRY(ops->open(st, name, 0, &h));
+        s = ops->size(st, h, &size);
+        if (cf_ok(s) && size > max) {
+                s = clip ? CF_OK : cf_fail(CF_E_LIMIT);
+                size = max;
         }
         if (cf_ok(s)) {
                 s = cf_buf_reserve(out, (size_t)size);
         }
         if (cf_ok(s)) {
-                s = v->ops->pread(v->st, h, out->ptr, (size_t)size, 0, &got);
+                s = ops->pread(st, h, out->ptr, (size_t)size, 0, &got);
         }
-        v->ops->close(v->st, h);
+        ops->close(st, h);
         TRY(s);
         ENSURE(got == size, CF_E_TRUNCATED);
         out->size = got;
@@ -258,45 +281,286 @@ static bool tag_expected(const uint8_t tag[SHIELD_TAG_SIZE], const uint8_t *cons
         return found;
 }
 
+/* One manifest slot as found at open. */
+struct slot_rec {
+        cf_status s; /* CF_OK: authenticated and decoded; else why not (CF_E_NOT_FOUND: none) */
+        struct sh_manifest m;
+        uint8_t tag[SHIELD_TAG_SIZE];
+        struct cf_buf rec; /* the record's bytes */
+};
+
 /* Reads, authenticates and decodes one slot into r (r->s says how it went). */
 static void load_slot(const struct shield_volume *v, int slot, struct slot_rec *r)
 {
         struct cf_buf file, plain;
-        uint64_t generation = 0;
+        struct rec_head h = {0};
+        size_t len = 0;
 
         memset(r, 0, sizeof(*r));
+        cf_buf_init(&r->rec, SH_SLOT_FILE_MAX, false);
         cf_buf_init(&file, SH_SLOT_FILE_MAX, false);
         cf_buf_init(&plain, SH_MANIFEST_MAX, true);
-        r->s = read_all(v, slot_name(slot), &file);
+        r->s = read_all(v->ops, v->st, slot_name(slot), SH_SLOT_FILE_MAX, false, &file);
         if (cf_ok(r->s)) {
-                r->s = unseal(v, cf_buf_slice(&file), &plain, &generation, r->tag);
+                r->s = unseal(v, cf_buf_slice(&file), &plain, &h, &len, r->tag);
         }
         if (cf_ok(r->s)) {
                 r->s = sh_manifest_decode(cf_buf_slice(&plain), &r->m);
         }
         /* The header's generation is authenticated (AAD) and must be the manifest's. */
-        if (cf_ok(r->s) && r->m.generation != generation) {
+        if (cf_ok(r->s) && r->m.generation != h.generation) {
                 sh_manifest_done(&r->m);
                 r->s = cf_fail(CF_E_MALFORMED);
+        }
+        if (cf_ok(r->s)) {
+                r->s = cf_buf_append(&r->rec, file.ptr, len);
+                if (!cf_ok(r->s)) {
+                        sh_manifest_done(&r->m);
+                }
         }
         cf_buf_done(&plain);
         cf_buf_done(&file);
 }
 
-/* Opens the manifest: of the two slots, the authentic one with the highest generation that
- * the freshness rules accept. A slot that does not authenticate is a write a crash cut
- * short (or an edit): the other slot then holds the previous commit, which is accepted
- * only if its tag is still expected, so falling back never admits an older state than the
- * rules allow. When no slot is accepted, a damaged slot's error is reported (an edit is
- * not a rollback), else CF_E_ROLLBACK. */
+/* One record of a journal chain. */
+struct jrec {
+        size_t off;  /* offset in the journal */
+        size_t mlen; /* manifest record (header + body) */
+        size_t plen; /* payload after it */
+        uint8_t tag[SHIELD_TAG_SIZE];
+};
+
+struct chain {
+        struct jrec *r;
+        size_t n, cap;
+        cf_status damage; /* a record that names the chain's end as prev but is not valid */
+};
+
+/* Follows the journal from its start: each record must name the previous state's tag as
+ * prev (the first one the base slot's tag), have the next generation, authenticate, and
+ * carry a payload of the digest its header names. The first record that does not name
+ * the chain's end ends the chain (a leftover of an earlier epoch, zeros, nothing); one that
+ * names it but fails a check ends it too and is remembered as damage (a torn write, or an
+ * edit). */
+static CF_FN scan_chain(const struct shield_volume *v, struct cf_slice j,
+                        const uint8_t base_tag[SHIELD_TAG_SIZE], uint64_t base_gen,
+                        struct chain *ret)
+{
+        struct cf_buf plain;
+        uint8_t tag[SHIELD_TAG_SIZE];
+        uint64_t gen = base_gen;
+        size_t off = 0;
+        cf_status s = CF_OK;
+
+        memcpy(tag, base_tag, sizeof(tag));
+        cf_buf_init(&plain, SH_MANIFEST_MAX, true);
+        for (;;) {
+                struct cf_cursor c = cf_cursor_make(j), peek;
+                struct cf_slice rest, payload;
+                struct rec_head h;
+                struct jrec r = {.off = off};
+                uint8_t digest[CF_SHA256_SIZE];
+                cf_status e;
+
+                if (!cf_ok(cf_cursor_skip(&c, off)) ||
+                    !cf_ok(cf_cursor_take(&c, cf_cursor_left(&c), &rest))) {
+                        break;
+                }
+                peek = cf_cursor_make(rest);
+                if (!cf_ok(head_parse(&peek, &h)) || !cf_ct_eq(h.prev, tag, sizeof(tag))) {
+                        break;
+                }
+                cf_buf_reset(&plain);
+                e = unseal(v, rest, &plain, &h, &r.mlen, r.tag);
+                if (cf_ok(e) && h.generation != gen + 1) {
+                        e = cf_fail(CF_E_MALFORMED);
+                }
+                peek = cf_cursor_make(rest);
+                if (cf_ok(e)) {
+                        e = cf_cursor_skip(&peek, r.mlen);
+                }
+                if (cf_ok(e)) {
+                        e = cf_cursor_take(&peek, h.plen, &payload);
+                }
+                if (cf_ok(e) && h.plen > 0) {
+                        e = cf_sha256(&payload, 1, digest);
+                } else if (cf_ok(e)) {
+                        memset(digest, 0, sizeof(digest));
+                }
+                if (cf_ok(e) && !cf_ct_eq(digest, h.pdigest, sizeof(digest))) {
+                        e = cf_fail(CF_E_MAC_INVALID);
+                }
+                if (!cf_ok(e)) {
+                        ret->damage = e;
+                        break;
+                }
+                r.plen = h.plen;
+                if (ret->n == ret->cap) {
+                        size_t cap = ret->cap ? 2 * ret->cap : 16;
+                        struct jrec *p = reallocarray(ret->r, cap, sizeof(*p));
+
+                        if (p == NULL) {
+                                s = cf_fail(CF_E_NOMEM);
+                                break;
+                        }
+                        ret->r = p;
+                        ret->cap = cap;
+                }
+                ret->r[ret->n++] = r;
+                memcpy(tag, r.tag, sizeof(tag));
+                gen++;
+                off += r.mlen + r.plen;
+        }
+        cf_buf_done(&plain);
+        return s;
+}
+
+static bool id_named(const struct sh_manifest *m, const uint8_t id[SH_ID_SIZE])
+{
+        for (size_t i = 0; i < m->n; i++) {
+                if (m->ino[i]->type == SHIELD_TYPE_FILE &&
+                    memcmp(m->ino[i]->id, id, SH_ID_SIZE) == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Writes one record's payload entries to their backing files: only for files the opened
+ * state names. A backing file missing is created for a file the base slot does not name
+ * (created since the checkpoint: its directory entry may be lost in a crash); for other
+ * files it is left missing (opening the file reports CF_E_TAMPERED). */
+static CF_FN replay_payload(struct shield_volume *v, struct cf_slice payload,
+                            const struct sh_manifest *base)
+{
+        struct cf_cursor c = cf_cursor_make(payload);
+
+        while (cf_cursor_left(&c) > 0) {
+                uint8_t kind = 0, id[SH_ID_SIZE];
+                uint64_t off = 0;
+                uint32_t len = 0;
+                struct cf_slice bytes;
+                char name[SH_ID_SIZE * 2 + 3];
+                void *h = NULL;
+                cf_status s;
+
+                TRY(cf_cursor_u8(&c, &kind));
+                TRY(cf_cursor_copy(&c, id, sizeof(id)));
+                TRY(cf_cursor_u64le(&c, &off));
+                TRY(cf_cursor_u32le(&c, &len));
+                ENSURE(kind == SH_JP_DATA || kind == SH_JP_TREE, CF_E_MALFORMED);
+                ENSURE(len > 0 && len <= (size_t)SH_RUN_CHUNKS * SHIELD_CHUNK_SIZE, CF_E_MALFORMED);
+                ENSURE(off <= (kind == SH_JP_DATA ? sh_data_extent(SHIELD_FILE_SIZE_MAX)
+                                                  : SH_TREE_FILE_MAX) -
+                                  len,
+                       CF_E_MALFORMED);
+                TRY(cf_cursor_take(&c, len, &bytes));
+                if (!id_named(&v->m, id)) {
+                        continue;
+                }
+                sh_backing_name(id, kind == SH_JP_DATA ? 'd' : 't', name);
+                s = v->ops->open(v->st, name, id_named(base, id) ? 0 : SHIELD_ST_CREATE, &h);
+                if (s.code == CF_E_NOT_FOUND) {
+                        continue;
+                }
+                TRY(s);
+                s = v->ops->pwrite(v->st, h, bytes.ptr, bytes.size, off);
+                v->ops->close(v->st, h);
+                TRY(s);
+        }
+        return CF_OK;
+}
+
+/* Makes state (slot, j) of the slot's chain the volume's state: the slot's own manifest
+ * (j = 0) or that of the chain's j-th record; on read-write opens, replays the payloads
+ * of records 1..j and, when later records exist (a walk back), cuts the chain after j. */
+static CF_FN take_state(struct shield_volume *v, struct slot_rec *r, int slot,
+                        const struct chain *ch, size_t j, struct cf_slice journal)
+{
+        struct cf_buf plain;
+        struct cf_slice bytes;
+        struct rec_head h;
+        size_t len = 0;
+        uint8_t tag[SHIELD_TAG_SIZE];
+        cf_status s = CF_OK;
+
+        v->slot = slot;
+        v->has_tag = true;
+        if (j == 0) {
+                v->m = r->m;
+                memset(&r->m, 0, sizeof(r->m));
+                memcpy(v->tag, r->tag, SHIELD_TAG_SIZE);
+                cf_buf_reset(&v->rec);
+                TRY(cf_buf_append(&v->rec, r->rec.ptr, r->rec.size));
+                v->jofs = 0;
+        } else {
+                const struct jrec *x = &ch->r[j - 1];
+                struct cf_cursor c = cf_cursor_make(journal);
+
+                TRY(cf_cursor_skip(&c, x->off));
+                TRY(cf_cursor_take(&c, x->mlen, &bytes));
+                cf_buf_init(&plain, SH_MANIFEST_MAX, true);
+                s = unseal(v, bytes, &plain, &h, &len, tag);
+                if (cf_ok(s)) {
+                        s = sh_manifest_decode(cf_buf_slice(&plain), &v->m);
+                }
+                cf_buf_done(&plain);
+                TRY(s);
+                ENSURE(v->m.generation == h.generation, CF_E_MALFORMED);
+                memcpy(v->tag, x->tag, SHIELD_TAG_SIZE);
+                cf_buf_reset(&v->rec);
+                TRY(cf_buf_append(&v->rec, bytes.ptr, bytes.size));
+                v->jofs = x->off + x->mlen + x->plen;
+        }
+        if (v->flags & SHIELD_OPEN_RDONLY) {
+                return CF_OK;
+        }
+        for (size_t i = 0; i < j; i++) {
+                struct cf_cursor c = cf_cursor_make(journal);
+                struct cf_slice payload;
+
+                TRY(cf_cursor_skip(&c, ch->r[i].off + ch->r[i].mlen));
+                TRY(cf_cursor_take(&c, ch->r[i].plen, &payload));
+                TRY(replay_payload(v, payload, &r->m));
+        }
+        if (j > 0) {
+                /* Replayed bytes are not durable yet: the next checkpoint syncs every file
+                 * (and the directory, for backing files the replay created). */
+                v->ckpt_all = true;
+                v->dir_dirty = true;
+        }
+        if (j < ch->n) {
+                /* A walk back: the records after j must not chain again. */
+                uint8_t zero[SH_HEADER_SIZE] = {0};
+                void *jh = NULL;
+
+                TRY(v->ops->open(v->st, SH_JOURNAL_NAME, 0, &jh));
+                s = v->ops->pwrite(v->st, jh, zero, sizeof(zero), v->jofs);
+                if (cf_ok(s)) {
+                        s = v->ops->fsync(v->st, jh);
+                }
+                v->ops->close(v->st, jh);
+                TRY(s);
+        }
+        return CF_OK;
+}
+
+/* Opens the volume's state: for each authentic slot, the chain of journal records that
+ * follows it; candidates are each chain's end and the state before it (the previous
+ * commit, as the two slots gave before the journal), newest final generation first; the
+ * first candidate the freshness rules accept is opened. When none is, a damaged slot's
+ * error is reported, else a damaged journal record's (an edit is not a rollback), else
+ * CF_E_ROLLBACK. */
 static CF_FN load_manifest(struct shield_volume *v, const uint8_t *const expected[], size_t n,
                            uint64_t min_generation, unsigned flags)
 {
         struct slot_rec r[2];
+        struct chain ch[2];
+        struct cf_buf journal;
         void *h = NULL;
         cf_status s = v->ops->open(v->st, SH_MANIFEST_LEGACY, 0, &h);
-        int order[2] = {0, 1}, chosen = -1;
-        bool any_valid = false;
+        int order[2] = {0, 1};
+        bool any_valid = false, chosen = false;
 
         if (cf_ok(s)) {
                 v->ops->close(v->st, h);
@@ -305,42 +569,68 @@ static CF_FN load_manifest(struct shield_volume *v, const uint8_t *const expecte
         if (s.code != CF_E_NOT_FOUND) {
                 return s;
         }
+        memset(ch, 0, sizeof(ch));
+        cf_buf_init(&journal, (size_t)SH_JOURNAL_MAX, false);
+        s = read_all(v->ops, v->st, SH_JOURNAL_NAME, SH_JOURNAL_MAX, true, &journal);
+        if (s.code == CF_E_NOT_FOUND) {
+                s = CF_OK;
+        }
         load_slot(v, 0, &r[0]);
         load_slot(v, 1, &r[1]);
-        if (cf_ok(r[0].s) && cf_ok(r[1].s) && r[1].m.generation > r[0].m.generation) {
-                order[0] = 1;
-                order[1] = 0;
+        for (int k = 0; k < 2 && cf_ok(s); k++) {
+                if (cf_ok(r[k].s)) {
+                        s = scan_chain(v, cf_buf_slice(&journal), r[k].tag, r[k].m.generation,
+                                       &ch[k]);
+                }
         }
-        for (int k = 0; k < 2 && chosen < 0; k++) {
-                struct slot_rec *x = &r[order[k]];
+        if (cf_ok(r[0].s) && cf_ok(r[1].s)) {
+                uint64_t f0 = r[0].m.generation + ch[0].n, f1 = r[1].m.generation + ch[1].n;
 
-                if (!cf_ok(x->s)) {
+                if (f1 > f0 || (f1 == f0 && r[1].m.generation > r[0].m.generation)) {
+                        order[0] = 1;
+                        order[1] = 0;
+                }
+        }
+        for (int k = 0; k < 2 && cf_ok(s) && !chosen; k++) {
+                int x = order[k];
+
+                if (!cf_ok(r[x].s)) {
                         continue;
                 }
                 any_valid = true;
-                if ((flags & SHIELD_OPEN_ACCEPT_ANY_TAG) || tag_expected(x->tag, expected, n) ||
-                    ((flags & SHIELD_OPEN_ACCEPT_NEWER) && x->m.generation > min_generation)) {
-                        chosen = order[k];
+                for (size_t back = 0; back < 2 && back <= ch[x].n && !chosen; back++) {
+                        size_t j = ch[x].n - back;
+                        const uint8_t *tag = j == 0 ? r[x].tag : ch[x].r[j - 1].tag;
+                        uint64_t gen = r[x].m.generation + j;
+
+                        if ((flags & SHIELD_OPEN_ACCEPT_ANY_TAG) ||
+                            tag_expected(tag, expected, n) ||
+                            ((flags & SHIELD_OPEN_ACCEPT_NEWER) && gen > min_generation)) {
+                                chosen = true;
+                                s = take_state(v, &r[x], x, &ch[x], j, cf_buf_slice(&journal));
+                        }
                 }
-        }
-        if (chosen >= 0) {
-                v->m = r[chosen].m;
-                memcpy(v->tag, r[chosen].tag, SHIELD_TAG_SIZE);
-                v->has_tag = true;
-                v->slot = chosen;
-                if (cf_ok(r[1 - chosen].s)) {
-                        sh_manifest_done(&r[1 - chosen].m);
-                }
-                return CF_OK;
         }
         for (int k = 0; k < 2; k++) {
                 if (cf_ok(r[k].s)) {
                         sh_manifest_done(&r[k].m);
                 }
+                cf_buf_done(&r[k].rec);
+                free(ch[k].r);
+        }
+        cf_buf_done(&journal);
+        TRY(s);
+        if (chosen) {
+                return CF_OK;
         }
         for (int k = 0; k < 2; k++) {
                 if (!cf_ok(r[k].s) && r[k].s.code != CF_E_NOT_FOUND) {
                         return r[k].s;
+                }
+        }
+        for (int k = 0; k < 2; k++) {
+                if (cf_ok(r[k].s) && !cf_ok(ch[k].damage)) {
+                        return ch[k].damage;
                 }
         }
         ENSURE(!any_valid, CF_E_ROLLBACK);
@@ -353,61 +643,74 @@ static CF_FN load_manifest(struct shield_volume *v, const uint8_t *const expecte
         return CF_OK;
 }
 
-/* Header of a slot file without the key: its generation and record length. */
-static CF_FN peek_slot(const struct shield_storage_ops *ops, void *st, int slot,
-                       uint8_t tag[SHIELD_TAG_SIZE], uint64_t *ret_generation)
-{
-        struct shield_volume probe = {.ops = ops, .st = st};
-        struct cf_buf file;
-        struct cf_cursor c;
-        struct cf_slice magic, record;
-        uint32_t format = 0, len = 0;
-        uint64_t generation = 0;
-        cf_status s;
-
-        cf_buf_init(&file, SH_SLOT_FILE_MAX, false);
-        s = read_all(&probe, slot_name(slot), &file);
-        c = cf_cursor_make(cf_buf_slice(&file));
-        if (cf_ok(s)) {
-                s = cf_cursor_take(&c, SH_MAGIC_SIZE, &magic);
-        }
-        if (cf_ok(s) && memcmp(magic.ptr, SH_MAGIC, SH_MAGIC_SIZE) != 0) {
-                s = cf_fail(CF_E_MALFORMED);
-        }
-        if (cf_ok(s)) {
-                s = cf_cursor_u32le(&c, &format);
-        }
-        if (cf_ok(s)) {
-                s = cf_cursor_u64le(&c, &generation);
-        }
-        if (cf_ok(s)) {
-                s = cf_cursor_u32le(&c, &len);
-        }
-        if (cf_ok(s) && (format != SH_FILE_VERSION || len > cf_cursor_left(&c))) {
-                s = cf_fail(CF_E_MALFORMED);
-        }
-        if (cf_ok(s)) {
-                record = cf_slice_make(file.ptr, SH_HEADER_SIZE + (size_t)len);
-                s = cf_sha256(&record, 1, tag);
-        }
-        cf_buf_done(&file);
-        TRY(s);
-        *ret_generation = generation;
-        return CF_OK;
-}
-
+/* The newest state without the key (unauthenticated, for messages only): for each slot
+ * with a well-formed header, follow the journal records that name its tag, then theirs. */
 CF_FN shield_disk_tag(const struct shield_storage_ops *ops, void *st, uint8_t tag[SHIELD_TAG_SIZE])
 {
-        uint8_t t[2][SHIELD_TAG_SIZE];
-        uint64_t g[2] = {0, 0};
-        bool ok[2];
+        struct cf_buf journal;
+        uint8_t best[SHIELD_TAG_SIZE];
+        uint64_t best_gen = 0;
+        bool found = false;
+        cf_status s;
 
         ENSURE(ops != NULL && tag != NULL, CF_E_INVALID_ARG);
-        for (int i = 0; i < 2; i++) {
-                ok[i] = cf_ok(peek_slot(ops, st, i, t[i], &g[i]));
+        cf_buf_init(&journal, (size_t)SH_JOURNAL_MAX, false);
+        s = read_all(ops, st, SH_JOURNAL_NAME, SH_JOURNAL_MAX, true, &journal);
+        if (!cf_ok(s)) {
+                journal.size = 0;
         }
-        ENSURE(ok[0] || ok[1], CF_E_NOT_FOUND);
-        memcpy(tag, t[ok[1] && (!ok[0] || g[1] > g[0]) ? 1 : 0], SHIELD_TAG_SIZE);
+        for (int i = 0; i < 2; i++) {
+                struct cf_buf file;
+                uint8_t t[SHIELD_TAG_SIZE];
+                uint64_t gen = 0;
+                size_t off = 0;
+                bool ok = false;
+
+                cf_buf_init(&file, SH_SLOT_FILE_MAX, false);
+                if (cf_ok(read_all(ops, st, slot_name(i), SH_SLOT_FILE_MAX, false, &file))) {
+                        struct cf_cursor c = cf_cursor_make(cf_buf_slice(&file));
+                        struct cf_cursor all = cf_cursor_make(cf_buf_slice(&file));
+                        struct rec_head h;
+                        struct cf_slice record;
+
+                        ok = cf_ok(head_parse(&c, &h)) &&
+                             cf_ok(cf_cursor_take(&all, SH_HEADER_SIZE + (size_t)h.len, &record)) &&
+                             cf_ok(cf_sha256(&record, 1, t));
+                        gen = h.generation;
+                }
+                cf_buf_done(&file);
+                for (; ok;) {
+                        struct cf_cursor c = cf_cursor_make(cf_buf_slice(&journal)), peek;
+                        struct cf_slice rest, record;
+                        struct rec_head h;
+
+                        if (!cf_ok(cf_cursor_skip(&c, off)) ||
+                            !cf_ok(cf_cursor_take(&c, cf_cursor_left(&c), &rest))) {
+                                break;
+                        }
+                        peek = cf_cursor_make(rest);
+                        if (!cf_ok(head_parse(&peek, &h)) || !cf_ct_eq(h.prev, t, sizeof(t)) ||
+                            h.generation != gen + 1) {
+                                break;
+                        }
+                        peek = cf_cursor_make(rest);
+                        if (!cf_ok(
+                                cf_cursor_take(&peek, SH_HEADER_SIZE + (size_t)h.len, &record)) ||
+                            cf_cursor_left(&peek) < h.plen || !cf_ok(cf_sha256(&record, 1, t))) {
+                                break;
+                        }
+                        gen++;
+                        off += record.size + h.plen;
+                }
+                if (ok && (!found || gen > best_gen)) {
+                        memcpy(best, t, sizeof(best));
+                        best_gen = gen;
+                        found = true;
+                }
+        }
+        cf_buf_done(&journal);
+        ENSURE(found, CF_E_NOT_FOUND);
+        memcpy(tag, best, SHIELD_TAG_SIZE);
         return CF_OK;
 }
 
@@ -507,6 +810,13 @@ static CF_FN recover(struct shield_volume *v)
         if (s.code != CF_E_NOT_FOUND) {
                 TRY(s);
         }
+        if (v->slot < 0) {
+                /* A new volume: a journal left by an earlier one chains to nothing. */
+                s = v->ops->unlink(v->st, SH_JOURNAL_NAME);
+                if (s.code != CF_E_NOT_FOUND) {
+                        TRY(s);
+                }
+        }
         s = v->ops->list(v->st, collect_name, &ns);
         for (size_t i = 0; i < ns.n; i++) {
                 if (cf_ok(s) && backing_id(ns.v[i], id) && !id_in_use(v, id)) {
@@ -537,6 +847,11 @@ static void volume_free(struct shield_volume *v)
         }
         free(v->grave);
         sh_manifest_done(&v->m);
+        if (v->jh != NULL) {
+                v->ops->close(v->st, v->jh);
+        }
+        cf_buf_done(&v->jpay);
+        cf_buf_done(&v->rec);
         cf_wipe(v->key, sizeof(v->key));
         cf_wipe(v->manifest_key, sizeof(v->manifest_key));
         pthread_mutex_destroy(&v->lock);
@@ -600,6 +915,8 @@ CF_FN shield_volume_open_ex(const struct shield_storage_ops *ops, void *st,
         v->st = st;
         v->flags = flags;
         v->slot = -1;
+        cf_buf_init(&v->jpay, SH_PAYLOAD_MAX, false);
+        cf_buf_init(&v->rec, SH_HEADER_SIZE + SH_SEALED_MAX, false);
         s = derive_keys(v, key);
         if (cf_ok(s) && (flags & SHIELD_OPEN_RESET)) {
                 s = wipe_backing(v);
@@ -660,6 +977,31 @@ CF_FN shield_volume_tag(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_SIZE
 
 /* ---- commit ----------------------------------------------------------------------- */
 
+void sh_journal_note(struct shield_volume *v, struct sh_inode *ino, uint8_t kind, uint64_t off,
+                     const uint8_t *bytes, size_t len)
+{
+        uint8_t head[SH_JP_ENTRY_HEAD];
+
+        ino->ckpt = true;
+        if (v->jpay_over) {
+                return;
+        }
+        if (len > SH_PAYLOAD_MAX || v->jpay.size + sizeof(head) + len > SH_PAYLOAD_MAX) {
+                v->jpay_over = true;
+                cf_buf_reset(&v->jpay);
+                return;
+        }
+        head[0] = kind;
+        memcpy(head + 1, ino->id, SH_ID_SIZE);
+        put_u64le(head + 1 + SH_ID_SIZE, off);
+        put_u32le(head + 1 + SH_ID_SIZE + 8, (uint32_t)len);
+        if (!cf_ok(cf_buf_append(&v->jpay, head, sizeof(head))) ||
+            !cf_ok(cf_buf_append(&v->jpay, bytes, len))) {
+                v->jpay_over = true; /* out of memory: the next commit is a checkpoint */
+                cf_buf_reset(&v->jpay);
+        }
+}
+
 static void bump_versions(struct shield_volume *v, int delta)
 {
         for (size_t i = 0; i < v->m.n; i++) {
@@ -671,10 +1013,10 @@ static void bump_versions(struct shield_volume *v, int delta)
         }
 }
 
-/* Writes the sealed record into the slot that does not hold the current state, in place,
- * and makes it durable: one fdatasync (plus a directory sync the first time a slot file is
- * created, and whenever backing files were created since the last one, so that the
- * manifest never names a backing file whose directory entry a crash could lose). */
+/* Writes a record into the slot that does not hold the current state, in place, and makes
+ * it durable: one fdatasync (plus a directory sync the first time a slot file is created,
+ * and whenever backing files were created since the last one, so that the manifest never
+ * names a backing file whose directory entry a crash could lose). */
 static CF_FN write_manifest(struct shield_volume *v, struct cf_slice sealed, int slot)
 {
         void *h = NULL;
@@ -700,42 +1042,139 @@ static CF_FN write_manifest(struct shield_volume *v, struct cf_slice sealed, int
         return s;
 }
 
-/* Flushes, seals and writes the manifest. On failure nothing in memory has changed and
- * the slot holding the current state is untouched. */
+/* Before a record goes into a slot: every backing file written since the last checkpoint
+ * is made durable (the slot is the base the journal no longer covers). */
+static CF_FN checkpoint_sync(struct shield_volume *v)
+{
+        for (size_t i = 0; i < v->m.n; i++) {
+                struct sh_inode *ino = v->m.ino[i];
+
+                if (ino->type == SHIELD_TYPE_FILE && (ino->ckpt || ino->changed || v->ckpt_all)) {
+                        TRY(sh_file_sync_all(v, ino));
+                }
+        }
+        return CF_OK;
+}
+
+static void checkpoint_done(struct shield_volume *v, int slot)
+{
+        v->slot = slot;
+        v->jofs = 0;
+        v->ckpt_all = false;
+        for (size_t i = 0; i < v->m.n; i++) {
+                v->m.ino[i]->ckpt = false;
+        }
+}
+
+/* The journal file, opened on first use. A new one is filled with zeros up to its bound
+ * (so appends overwrite allocated blocks: an fdatasync then flushes data only, no size or
+ * allocation change) and its directory entry is made durable. */
+static CF_FN journal_open(struct shield_volume *v)
+{
+        static const size_t step = 256u << 10;
+        cf_status s;
+        uint8_t *zero;
+
+        if (v->jh != NULL) {
+                return CF_OK;
+        }
+        s = v->ops->open(v->st, SH_JOURNAL_NAME, 0, &v->jh);
+        if (s.code != CF_E_NOT_FOUND) {
+                return s;
+        }
+        TRY(v->ops->open(v->st, SH_JOURNAL_NAME, SHIELD_ST_CREATE, &v->jh));
+        s = CF_OK;
+        zero = calloc(1, step);
+        ENSURE(zero != NULL, CF_E_NOMEM);
+        for (uint64_t off = 0; off < SH_JOURNAL_MAX && cf_ok(s); off += step) {
+                s = v->ops->pwrite(v->st, v->jh, zero, step, off);
+        }
+        free(zero);
+        if (cf_ok(s)) {
+                s = v->ops->fsync(v->st, v->jh);
+        }
+        if (cf_ok(s)) {
+                s = v->ops->sync_dir(v->st);
+        }
+        if (!cf_ok(s)) {
+                v->ops->close(v->st, v->jh);
+                v->jh = NULL;
+        }
+        return s;
+}
+
+/* Appends record || payload at the end of the chain and makes it durable: one fdatasync. */
+static CF_FN journal_append(struct shield_volume *v, struct cf_buf *rec)
+{
+        TRY(journal_open(v));
+        TRY(cf_buf_append(rec, v->jpay.ptr, v->jpay.size));
+        TRY(v->ops->pwrite(v->st, v->jh, rec->ptr, rec->size, v->jofs));
+        return v->ops->fsync(v->st, v->jh);
+}
+
+/* Flushes, seals and writes the new state: as a journal record (the changed bytes as its
+ * payload, one fdatasync) when the chain has a base slot and record and payload fit in
+ * the journal; else as a checkpoint (backing files synced, record written into the other
+ * slot). On failure nothing in memory has changed and no durable state is overwritten. */
 static CF_FN commit_write(struct shield_volume *v, uint8_t tag[SHIELD_TAG_SIZE])
 {
-        struct cf_buf sealed;
+        struct cf_buf plain, rec;
         struct cf_slice part;
         int slot = v->slot < 0 ? 0 : 1 - v->slot;
+        bool journal = false;
         cf_status s = CF_OK;
 
         for (size_t i = 0; i < v->m.n && cf_ok(s); i++) {
                 if (v->m.ino[i]->type == SHIELD_TYPE_FILE && v->m.ino[i]->changed) {
-                        s = sh_file_flush(v, v->m.ino[i], true);
+                        s = sh_file_flush(v, v->m.ino[i], false);
                 }
         }
         TRY(s);
-        cf_buf_init(&sealed, SH_HEADER_SIZE + SH_SEALED_MAX, false);
+        cf_buf_init(&plain, SH_MANIFEST_MAX, true);
+        cf_buf_init(&rec, SH_HEADER_SIZE + SH_SEALED_MAX + SH_PAYLOAD_MAX, false);
         v->m.generation++;
         bump_versions(v, 1);
-        s = seal(v, &sealed);
+        s = sh_manifest_encode(&v->m, &plain);
         if (cf_ok(s)) {
-                part = cf_slice_make(sealed.ptr, sealed.size);
+                uint64_t need =
+                    (uint64_t)SH_HEADER_SIZE + plain.size + CF_AEAD_OVERHEAD + v->jpay.size;
+
+                journal =
+                    v->slot >= 0 && v->has_tag && !v->jpay_over && v->jofs + need <= SH_JOURNAL_MAX;
+                s = seal(v, cf_buf_slice(&plain), v->has_tag ? v->tag : zero_tag,
+                         journal ? cf_buf_slice(&v->jpay) : cf_slice_make(NULL, 0), &rec);
+        }
+        cf_buf_done(&plain);
+        if (cf_ok(s)) {
+                part = cf_slice_make(rec.ptr, rec.size);
                 s = cf_sha256(&part, 1, tag);
+        }
+        if (cf_ok(s) && !journal) {
+                s = checkpoint_sync(v);
         }
         if (cf_ok(s) && v->prepare != NULL) {
                 s = v->prepare(v->prepare_ctx, tag, v->m.generation);
         }
         if (cf_ok(s)) {
-                s = write_manifest(v, cf_buf_slice(&sealed), slot);
+                cf_buf_reset(&v->rec);
+                s = cf_buf_append(&v->rec, rec.ptr, rec.size);
         }
-        cf_buf_done(&sealed);
+        if (cf_ok(s)) {
+                s = journal ? journal_append(v, &rec) : write_manifest(v, cf_buf_slice(&rec), slot);
+        }
+        cf_buf_done(&rec);
         if (!cf_ok(s)) {
                 bump_versions(v, -1);
                 v->m.generation--;
                 return s;
         }
-        v->slot = slot;
+        if (journal) {
+                v->jofs += v->rec.size + v->jpay.size;
+        } else {
+                checkpoint_done(v, slot);
+        }
+        cf_buf_reset(&v->jpay);
+        v->jpay_over = false;
         return CF_OK;
 }
 
@@ -799,6 +1238,27 @@ CF_FN shield_volume_commit(struct shield_volume *v, uint8_t tag_out[SHIELD_TAG_S
         }
         if (cf_ok(s)) {
                 memcpy(tag_out, tag, SHIELD_TAG_SIZE);
+        }
+        unlock(v);
+        return s;
+}
+
+CF_FN shield_volume_checkpoint(struct shield_volume *v)
+{
+        cf_status s;
+
+        lock(v);
+        s = check_writable(v);
+        if (cf_ok(s) && v->jofs > 0 && v->slot >= 0) {
+                int slot = 1 - v->slot;
+
+                s = checkpoint_sync(v);
+                if (cf_ok(s)) {
+                        s = write_manifest(v, cf_buf_slice(&v->rec), slot);
+                }
+                if (cf_ok(s)) {
+                        checkpoint_done(v, slot);
+                }
         }
         unlock(v);
         return s;

@@ -159,8 +159,10 @@ def _cofferd_tags(world):
 
 def _disk_tag(world):
     """The tag of the manifest slot with the newest generation (docs/formats/volume.md,
-    "Manifest slots"): header = magic (8), u32 version, u64 generation, u32 body length; the
-    tag is SHA-256 of the header and body (bytes after them are leftovers)."""
+    "Manifest records"): header = magic (8), u32 version, u64 generation, u32 body length,
+    prev tag (32), u32 payload length, payload digest (32); the tag is SHA-256 of the
+    92-byte header and the body (bytes after them are leftovers). A clean exit checkpoints,
+    so the newest slot holds the last state (the journal then adds nothing)."""
     best = None
     for name in ("manifest.0", "manifest.1"):
         path = os.path.join(_backing(world), name)
@@ -170,7 +172,7 @@ def _disk_tag(world):
             data = f.read()
         generation, length = struct.unpack_from("<QI", data, 12)
         if best is None or generation > best[0]:
-            best = (generation, hashlib.sha256(data[:24 + length]).hexdigest())
+            best = (generation, hashlib.sha256(data[:92 + length]).hexdigest())
     assert best is not None, "no manifest slot in the backing directory"
     return best[1]
 

@@ -1085,6 +1085,20 @@ __attribute__((destructor)) static void pre_fini(void)
         for (size_t i = 0; i < g_n_vol; i++) {
                 (void)commit(&g_vol[i]); /* a failure was reported on stderr */
         }
+        /* Checkpoint (the journal's state into a manifest slot, same tag) when this process
+         * holds the family's latest state: a volume a relative committed since is not
+         * ours to checkpoint (its journal has records this handle does not know). */
+        for (size_t i = 0; i < g_n_vol; i++) {
+                struct pre_vol *vol = &g_vol[i];
+                if (vol->v == NULL || vol->rdonly || vol->dirty) {
+                        continue;
+                }
+                family_lock();
+                if (g_family->vol[vol_index(vol)].gen == vol->gen) {
+                        cf_ignore(shield_volume_checkpoint(vol->v)); /* the journal stays valid */
+                }
+                family_unlock();
+        }
         /* Batched: a clean exit leaves cofferd knowing the last state. */
         for (size_t i = 0; i < g_n_vol; i++) {
                 if (g_vol[i].batched && g_vol[i].v != NULL) {

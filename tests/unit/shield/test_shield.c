@@ -65,9 +65,11 @@ static void vol_new(struct vol *x)
         assert_int_equal(code(shield_volume_commit(x->v, x->tag)), 0);
 }
 
+/* Commits and checkpoints (the state goes into a manifest slot), then reopens. */
 static void vol_commit_reopen(struct vol *x)
 {
         assert_int_equal(code(shield_volume_commit(x->v, x->tag)), 0);
+        assert_int_equal(code(shield_volume_checkpoint(x->v)), 0);
         shield_volume_close(x->v);
         x->v = NULL;
         assert_int_equal(code(vol_open(x, false)), 0);
@@ -360,8 +362,8 @@ static void test_namespace(void **state)
         assert_int_equal(code(shield_volume_unlink(x.v, "dd/e/f")), 0);
         assert_int_equal(code(shield_volume_rmdir(x.v, "dd/e")), 0);
         vol_commit_reopen(&x);
-        /* two manifest slots + one file's two backing files */
-        assert_int_equal(shield_mem_count(x.m), 4);
+        /* two manifest slots + the journal + one file's two backing files */
+        assert_int_equal(shield_mem_count(x.m), 5);
         memset(&l, 0, sizeof(l));
         assert_int_equal(code(shield_volume_list(x.v, "", list_cb, &l)), 0);
         assert_int_equal(l.n, 1);
@@ -696,6 +698,29 @@ static void test_tamper_manifest_bits(void **state)
                 const int wants[] = {CF_E_MALFORMED, CF_E_VERSION, CF_E_MAC_INVALID,
                                      CF_E_MAC_INVALID, CF_E_MAC_INVALID};
 
+                /* The checkpoint copied the newest record into `cur`; the journal still
+                 * holds that record after the older slot, so an edit of `cur` falls back to
+                 * the older slot and the journal: the same state, the same tag. */
+                {
+                        struct shield_mem *c;
+                        struct shield_volume *v = NULL;
+                        const uint8_t *tags[1] = {t.x.tag};
+                        uint8_t *q, tag[SHIELD_TAG_SIZE];
+                        size_t qn;
+
+                        assert_int_equal(code(shield_mem_clone(t.x.m, &c)), 0);
+                        q = bytes_of(c, cur, &qn);
+                        q[SH_HEADER_SIZE + 3] ^= 1;
+                        assert_int_equal(
+                            code(shield_volume_open(&shield_mem_ops, c, g_key, tags, 1, 0, &v)), 0);
+                        assert_int_equal(code(shield_volume_tag(v, tag)), 0);
+                        assert_memory_equal(tag, t.x.tag, sizeof(tag));
+                        assert_int_equal(code(get_check(v, "a", t.a, TSIZE)), 0);
+                        shield_volume_close(v);
+                        shield_mem_free(c);
+                }
+                /* Without the journal, only the slots remain. */
+                assert_int_equal(code(shield_mem_ops.unlink(t.x.m, SH_JOURNAL_NAME)), 0);
                 p = bytes_of(t.x.m, cur, &n);
                 for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
                         struct shield_volume *v = NULL;
@@ -1118,71 +1143,481 @@ static void test_prepare_hook(void **state)
 
 /* Crash at every mutating storage call of a commit cycle: the volume then opens at the
  * committed or the prepared tag, passes verify, and holds the old or the new content. */
+/* Opens st with the old tag and the prepared one, and checks that it is exactly the old
+ * state (a = a1, b present) or the new one (a = a2, b gone), and passes verify. */
+static void check_old_or_new(struct shield_mem *st, const uint8_t tag1[SHIELD_TAG_SIZE],
+                             const struct hook *h, const uint8_t *a1, const uint8_t *a2,
+                             size_t asize)
+{
+        const uint8_t *tags[2] = {tag1, h->tag};
+        struct shield_volume *v = NULL;
+        struct shield_file *g;
+        uint8_t *got = malloc(asize);
+        size_t nread = 0;
+        int st_b;
+
+        assert_non_null(got);
+        assert_int_equal(
+            code(shield_volume_open(&shield_mem_ops, st, g_key, tags, h->calls ? 2 : 1, 0, &v)), 0);
+        assert_int_equal(code(shield_volume_verify(v, NULL, NULL)), 0);
+        assert_int_equal(code(shield_file_open(v, "a", 0, &g)), 0);
+        assert_int_equal(code(shield_file_pread(g, got, asize, 0, &nread)), 0);
+        shield_file_close(g);
+        assert_int_equal(nread, asize);
+        st_b = code(shield_volume_stat(v, "b", &(struct shield_stat){0}));
+        if (memcmp(got, a2, asize) == 0) {
+                assert_int_equal(st_b, CF_E_NOT_FOUND);
+        } else {
+                assert_memory_equal(got, a1, asize);
+                assert_int_equal(st_b, 0);
+        }
+        shield_volume_close(v);
+        free(got);
+}
+
+/* Stops the storage at every mutating call of a write + unlink + commit (a journal record)
+ * + checkpoint cycle, after two earlier journal commits (so the chain is not empty and the
+ * checkpoint has work). Each stop is checked twice: as a process crash (every write made
+ * stays) and as a machine crash (only what was fsynced stays, and only backing files whose
+ * directory entry was synced): the volume opens at the old or the new tag with exactly
+ * that content. Then the same with a commit too large for the journal (a checkpoint). */
 static void test_crash_consistency(void **state)
 {
-        uint8_t a1[20000], a2[20000];
-        bool completed = false;
-
+        static uint8_t a1[20000], a2[20000], big1[5 << 20], big2[5 << 20];
         (void)state;
         fill(a1, sizeof(a1), 10);
         memcpy(a2, a1, sizeof(a2));
         fill(a2 + 3000, 9000, 11);
-        for (size_t n = 0; !completed && n < 400; n++) {
-                struct vol x;
-                struct hook h = {0};
-                struct shield_file *f;
-                uint8_t tag1[SHIELD_TAG_SIZE];
-                cf_status s;
+        fill(big1, sizeof(big1), 12);
+        memcpy(big2, big1, sizeof(big2));
+        fill(big2 + 100, sizeof(big2) - 200, 13);
+        for (int big = 0; big < 2; big++) {
+                const uint8_t *o = big ? big1 : a1, *w = big ? big2 : a2;
+                size_t asize = big ? sizeof(big1) : sizeof(a1);
+                bool completed = false;
 
-                vol_new(&x);
-                put(x.v, "a", a1, sizeof(a1), 0);
-                put(x.v, "b", "bbb", 3, 0);
-                assert_int_equal(code(shield_volume_commit(x.v, tag1)), 0);
-                memcpy(x.tag, tag1, sizeof(tag1));
-                shield_volume_set_prepare(x.v, prepare_hook, &h);
-                shield_mem_fail_after(x.m, n);
-                s = shield_file_open(x.v, "a", 0, &f);
-                if (cf_ok(s)) {
-                        s = shield_file_pwrite(f, a2 + 3000, 9000, 3000);
-                        shield_file_close(f);
-                }
-                if (cf_ok(s)) {
-                        s = shield_volume_unlink(x.v, "b");
-                }
-                if (cf_ok(s)) {
-                        s = shield_volume_commit(x.v, x.tag);
-                }
-                completed = cf_ok(s);
-                shield_volume_close(x.v);
-                shield_mem_fail_after(x.m, SIZE_MAX);
-                {
-                        const uint8_t *tags[2] = {tag1, h.tag};
+                for (size_t n = 0; !completed && n < 2000; n++) {
+                        struct vol x;
+                        struct hook h = {0};
+                        struct shield_file *f;
+                        struct shield_mem *crash = NULL;
+                        uint8_t tag1[SHIELD_TAG_SIZE];
+                        cf_status s;
 
-                        assert_int_equal(code(shield_volume_open(&shield_mem_ops, x.m, g_key, tags,
-                                                                 h.calls ? 2 : 1, 0, &x.v)),
-                                         0);
-                        assert_int_equal(code(shield_volume_verify(x.v, NULL, NULL)), 0);
-                        uint8_t got[sizeof(a1)];
-                        struct shield_file *g;
-                        size_t nread = 0;
-                        int st_b;
-
-                        assert_int_equal(code(shield_file_open(x.v, "a", 0, &g)), 0);
-                        assert_int_equal(code(shield_file_pread(g, got, sizeof(got), 0, &nread)),
-                                         0);
-                        shield_file_close(g);
-                        assert_int_equal(nread, sizeof(got));
-                        st_b = code(shield_volume_stat(x.v, "b", &(struct shield_stat){0}));
-                        if (memcmp(got, a2, sizeof(got)) == 0) {
-                                assert_int_equal(st_b, CF_E_NOT_FOUND);
-                        } else {
-                                assert_memory_equal(got, a1, sizeof(got));
-                                assert_int_equal(st_b, 0);
+                        vol_new(&x);
+                        put(x.v, "a", o, asize, 0);
+                        put(x.v, "b", "bbb", 3, 0);
+                        assert_int_equal(code(shield_volume_commit(x.v, tag1)), 0);
+                        put(x.v, "b", "BBB", 3, 0);
+                        put(x.v, "b", "bbb", 3, 0);
+                        assert_int_equal(code(shield_volume_commit(x.v, tag1)), 0);
+                        assert_true(big || x.v->jofs > 0);
+                        memcpy(x.tag, tag1, sizeof(tag1));
+                        shield_volume_set_prepare(x.v, prepare_hook, &h);
+                        shield_mem_fail_after(x.m, n);
+                        s = shield_file_open(x.v, "a", 0, &f);
+                        if (cf_ok(s)) {
+                                s = big ? shield_file_pwrite(f, w + 100, asize - 200, 100)
+                                        : shield_file_pwrite(f, w + 3000, 9000, 3000);
+                                shield_file_close(f);
                         }
+                        if (cf_ok(s)) {
+                                s = shield_volume_unlink(x.v, "b");
+                        }
+                        if (cf_ok(s)) {
+                                s = shield_volume_commit(x.v, x.tag);
+                        }
+                        if (cf_ok(s)) {
+                                s = shield_volume_checkpoint(x.v);
+                        }
+                        completed = cf_ok(s);
+                        assert_int_equal(code(shield_mem_crash_clone(x.m, &crash)), 0);
+                        shield_volume_close(x.v);
+                        x.v = NULL;
+                        shield_mem_fail_after(x.m, SIZE_MAX);
+                        check_old_or_new(crash, tag1, &h, o, w, asize);
+                        check_old_or_new(x.m, tag1, &h, o, w, asize);
+                        shield_mem_free(crash);
+                        vol_done(&x);
                 }
-                vol_done(&x);
+                assert_true(completed);
         }
-        assert_true(completed);
+}
+
+/* Storage ops that count the synchronous calls (forwarding to the in-memory storage). */
+static size_t g_fsyncs, g_dirsyncs;
+
+static cf_status count_fsync(void *st, void *h)
+{
+        g_fsyncs++;
+        return shield_mem_ops.fsync(st, h);
+}
+
+static cf_status count_sync_dir(void *st)
+{
+        g_dirsyncs++;
+        return shield_mem_ops.sync_dir(st);
+}
+
+/* A small commit costs one fsync (the journal) and nothing else synchronous; the manifest
+ * slots are not written; the tag changes every commit; a machine crash after any commit
+ * keeps it (replayed from the journal), and the uncommitted write after it is lost. */
+static void test_journal_one_flush(void **state)
+{
+        struct shield_storage_ops ops = shield_mem_ops;
+        struct shield_mem *m, *crash;
+        struct shield_volume *v, *w;
+        struct shield_file *f;
+        uint8_t tag[SHIELD_TAG_SIZE], prev[SHIELD_TAG_SIZE], *slot0, *slot1, line[100];
+        uint8_t *want = calloc(1, 100 * 100);
+        size_t n0, n1, n0b, n1b;
+        uint8_t *s0copy, *s1copy;
+
+        (void)state;
+        assert_non_null(want);
+        ops.fsync = count_fsync;
+        ops.sync_dir = count_sync_dir;
+        assert_int_equal(code(shield_mem_new(&m)), 0);
+        assert_int_equal(code(shield_volume_open(&ops, m, g_key, NULL, 0, SHIELD_OPEN_CREATE, &v)),
+                         0);
+        assert_int_equal(code(shield_file_open(v, "log", SHIELD_O_CREAT, &f)), 0);
+        assert_int_equal(code(shield_file_pwrite(f, "x", 1, 0)), 0);
+        assert_int_equal(code(shield_volume_commit(v, prev)), 0); /* the first: a slot */
+        assert_int_equal(code(shield_file_truncate(f, 0)), 0);
+        assert_int_equal(code(shield_volume_commit(v, prev)), 0); /* creates the journal */
+        slot0 = bytes_of(m, SH_SLOT_NAME_0, &n0);
+        s0copy = malloc(n0);
+        assert_non_null(s0copy);
+        memcpy(s0copy, slot0, n0);
+        s1copy = NULL;
+        n1 = 0;
+        if (cf_ok(shield_mem_peek(m, SH_SLOT_NAME_1, &slot1, &n1))) {
+                s1copy = malloc(n1);
+                assert_non_null(s1copy);
+                memcpy(s1copy, slot1, n1);
+        }
+        for (unsigned i = 0; i < 100; i++) {
+                fill(line, sizeof(line), 100 + i);
+                memcpy(want + (size_t)i * 100, line, sizeof(line));
+                g_fsyncs = g_dirsyncs = 0;
+                assert_int_equal(code(shield_file_pwrite(f, line, sizeof(line), (uint64_t)i * 100)),
+                                 0);
+                assert_int_equal(code(shield_volume_commit(v, tag)), 0);
+                assert_int_equal(g_fsyncs, 1);
+                assert_int_equal(g_dirsyncs, 0);
+                assert_memory_not_equal(tag, prev, sizeof(tag));
+                memcpy(prev, tag, sizeof(tag));
+                if (i % 17 == 0 || i == 99) {
+                        const uint8_t *tags[1] = {tag};
+
+                        /* An uncommitted write after the commit is lost in a crash. */
+                        assert_int_equal(code(shield_file_pwrite(f, "LOST", 4, 100 * 100)), 0);
+                        assert_int_equal(code(shield_mem_crash_clone(m, &crash)), 0);
+                        assert_int_equal(
+                            code(shield_volume_open(&shield_mem_ops, crash, g_key, tags, 1, 0, &w)),
+                            0);
+                        assert_int_equal(code(get_check(w, "log", want, (size_t)(i + 1) * 100)), 0);
+                        assert_int_equal(code(shield_volume_verify(w, NULL, NULL)), 0);
+                        shield_volume_close(w);
+                        shield_mem_free(crash);
+                        assert_int_equal(code(shield_file_truncate(f, (uint64_t)(i + 1) * 100)), 0);
+                }
+        }
+        /* The slots were not written by the journal commits. */
+        slot0 = bytes_of(m, SH_SLOT_NAME_0, &n0b);
+        assert_int_equal(n0b, n0);
+        assert_memory_equal(slot0, s0copy, n0);
+        if (s1copy != NULL) {
+                slot1 = bytes_of(m, SH_SLOT_NAME_1, &n1b);
+                assert_int_equal(n1b, n1);
+                assert_memory_equal(slot1, s1copy, n1);
+        }
+        /* The tag read without the key follows the journal. */
+        {
+                uint8_t disk[SHIELD_TAG_SIZE];
+
+                assert_int_equal(code(shield_disk_tag(&shield_mem_ops, m, disk)), 0);
+                assert_memory_equal(disk, tag, sizeof(disk));
+        }
+        /* A checkpoint keeps the tag and empties the chain; then the slot holds it. */
+        assert_int_equal(code(shield_file_truncate(f, 100 * 100)), 0);
+        assert_int_equal(code(shield_volume_commit(v, tag)), 0);
+        assert_int_equal(code(shield_volume_checkpoint(v)), 0);
+        assert_int_equal(v->jofs, 0);
+        assert_int_equal(code(shield_volume_tag(v, prev)), 0);
+        assert_memory_equal(prev, tag, sizeof(tag));
+        shield_file_close(f);
+        shield_volume_close(v);
+        {
+                const uint8_t *tags[1] = {tag};
+
+                assert_int_equal(code(shield_mem_crash_clone(m, &crash)), 0);
+                assert_int_equal(code(shield_mem_ops.unlink(crash, SH_JOURNAL_NAME)), 0);
+                assert_int_equal(
+                    code(shield_volume_open(&shield_mem_ops, crash, g_key, tags, 1, 0, &w)), 0);
+                assert_int_equal(code(get_check(w, "log", want, 100 * 100)), 0);
+                shield_volume_close(w);
+                shield_mem_free(crash);
+        }
+        free(s0copy);
+        free(s1copy);
+        free(want);
+        shield_mem_free(m);
+}
+
+/* A journal full (or a commit larger than a record may be) becomes a checkpoint: the
+ * chain starts again and the state stays readable after a machine crash. */
+static void test_journal_wraps(void **state)
+{
+        struct vol x;
+        struct shield_file *f;
+        struct shield_mem *crash;
+        struct shield_volume *w;
+        static uint8_t data[64 << 10];
+        uint64_t last_jofs = 0;
+        bool wrapped = false;
+
+        (void)state;
+        vol_new(&x);
+        assert_int_equal(code(shield_file_open(x.v, "f", SHIELD_O_CREAT, &f)), 0);
+        for (unsigned i = 0; i < 200 && !wrapped; i++) {
+                fill(data, sizeof(data), 300 + i);
+                assert_int_equal(code(shield_file_pwrite(f, data, sizeof(data), 0)), 0);
+                assert_int_equal(code(shield_volume_commit(x.v, x.tag)), 0);
+                wrapped = x.v->jofs < last_jofs;
+                last_jofs = x.v->jofs;
+                assert_true(x.v->jofs <= SH_JOURNAL_MAX);
+        }
+        assert_true(wrapped);
+        /* Bigger than a record: straight to a checkpoint. */
+        {
+                uint8_t *big = malloc(SH_JOURNAL_MAX + 4096);
+
+                assert_non_null(big);
+                fill(big, SH_JOURNAL_MAX + 4096, 7);
+                assert_int_equal(code(shield_file_pwrite(f, big, SH_JOURNAL_MAX + 4096, 0)), 0);
+                assert_int_equal(code(shield_volume_commit(x.v, x.tag)), 0);
+                assert_int_equal(x.v->jofs, 0);
+                assert_int_equal(code(shield_mem_crash_clone(x.m, &crash)), 0);
+                {
+                        const uint8_t *tags[1] = {x.tag};
+
+                        assert_int_equal(
+                            code(shield_volume_open(&shield_mem_ops, crash, g_key, tags, 1, 0, &w)),
+                            0);
+                }
+                assert_int_equal(code(get_check(w, "f", big, SH_JOURNAL_MAX + 4096)), 0);
+                shield_volume_close(w);
+                shield_mem_free(crash);
+                free(big);
+        }
+        shield_file_close(f);
+        vol_done(&x);
+}
+
+/* Every tamper kind on the journal: bit flips (header, body, payload), truncation,
+ * reordered records, an old record replayed, a journal of another volume or of an earlier
+ * epoch of this one. None opens a state the rules do not accept; an edit of a record that
+ * chains is reported as such (CF_E_MAC_INVALID / CF_E_TRUNCATED), a chain cut short as a
+ * rollback; a record cut or edited at the end opens the previous state when that state's
+ * tag is expected (the crash case). */
+struct jvol {
+        struct vol x;
+        uint8_t t[4][SHIELD_TAG_SIZE]; /* t[0]: the slot, t[1..3]: the journal records */
+        size_t off[4];                 /* record k starts at off[k-1], ends at off[k] */
+        uint8_t *j;                    /* copy of the journal's chain */
+};
+
+static void jvol_setup(struct jvol *jv, const uint8_t *key)
+{
+        const uint8_t *tags[1];
+
+        memset(jv, 0, sizeof(*jv));
+        assert_int_equal(code(shield_mem_new(&jv->x.m)), 0);
+        assert_int_equal(code(shield_volume_open(&shield_mem_ops, jv->x.m, key, NULL, 0,
+                                                 SHIELD_OPEN_CREATE, &jv->x.v)),
+                         0);
+        assert_int_equal(code(shield_volume_commit(jv->x.v, jv->t[0])), 0);
+        for (int k = 1; k <= 3; k++) {
+                char name[8] = "f0";
+                uint8_t data[6000];
+
+                name[1] = (char)('0' + k);
+                fill(data, sizeof(data), (uint32_t)k);
+                put(jv->x.v, name, data, sizeof(data), 0);
+                put(jv->x.v, "f1", data, 100, (uint64_t)k * 50);
+                assert_int_equal(code(shield_volume_commit(jv->x.v, jv->t[k])), 0);
+                jv->off[k] = jv->x.v->jofs;
+        }
+        shield_volume_close(jv->x.v);
+        jv->x.v = NULL;
+        jv->j = malloc(jv->off[3]);
+        assert_non_null(jv->j);
+        {
+                size_t n;
+                uint8_t *p = bytes_of(jv->x.m, SH_JOURNAL_NAME, &n);
+
+                assert_true(n >= jv->off[3]);
+                memcpy(jv->j, p, jv->off[3]);
+        }
+        tags[0] = jv->t[3];
+        {
+                struct shield_volume *v;
+
+                assert_int_equal(code(shield_volume_open(&shield_mem_ops, jv->x.m, key, tags, 1,
+                                                         SHIELD_OPEN_RDONLY, &v)),
+                                 0);
+                shield_volume_close(v);
+        }
+}
+
+static void jvol_done(struct jvol *jv)
+{
+        free(jv->j);
+        shield_mem_free(jv->x.m);
+}
+
+/* Opens with the given expected tags (read-only: the journal is not changed). */
+static int jopen(struct shield_mem *m, const uint8_t *t0, const uint8_t *t1,
+                 uint8_t got[SHIELD_TAG_SIZE])
+{
+        const uint8_t *tags[2] = {t0, t1};
+        struct shield_volume *v = NULL;
+        int c = code(shield_volume_open(&shield_mem_ops, m, g_key, tags, t1 ? 2 : 1,
+                                        SHIELD_OPEN_RDONLY, &v));
+
+        if (c == 0) {
+                assert_int_equal(code(shield_volume_tag(v, got)), 0);
+                shield_volume_close(v);
+        }
+        return c;
+}
+
+static void put_journal(struct shield_mem *m, const uint8_t *p, size_t n)
+{
+        assert_int_equal(code(shield_mem_put(m, SH_JOURNAL_NAME, p, n)), 0);
+}
+
+static void test_journal_tamper(void **state)
+{
+        struct jvol jv;
+        uint8_t got[SHIELD_TAG_SIZE];
+        uint8_t *buf;
+        size_t end;
+
+        (void)state;
+        jvol_setup(&jv, g_key);
+        end = jv.off[3];
+        buf = malloc(4 * end);
+        assert_non_null(buf);
+        /* Bit flips: every byte of record 3's header and body, and a sample of its payload
+         * and of the earlier records. */
+        for (size_t i = 0; i < end; i++) {
+                size_t r3 = jv.off[2];
+                bool head = i >= r3 && i < r3 + SH_HEADER_SIZE + 200;
+                int c;
+
+                if (!head && i % 53 != 0) {
+                        continue;
+                }
+                memcpy(buf, jv.j, end);
+                buf[i] ^= 0x10;
+                put_journal(jv.x.m, buf, end);
+                c = jopen(jv.x.m, jv.t[3], NULL, got);
+                assert_true(c == CF_E_MAC_INVALID || c == CF_E_ROLLBACK || c == CF_E_TRUNCATED);
+                if (i >= jv.off[2]) {
+                        /* The last record damaged: the previous commit's state, when its tag
+                         * is expected too (a torn last write). */
+                        assert_int_equal(jopen(jv.x.m, jv.t[3], jv.t[2], got), 0);
+                        assert_memory_equal(got, jv.t[2], SHIELD_TAG_SIZE);
+                }
+        }
+        /* Truncation at every offset. */
+        for (size_t n = 0; n < end; n += (n < 256 ? 1 : 31)) {
+                int c;
+
+                put_journal(jv.x.m, jv.j, n);
+                c = jopen(jv.x.m, jv.t[3], NULL, got);
+                assert_true(c == CF_E_ROLLBACK || c == CF_E_TRUNCATED || c == CF_E_MAC_INVALID);
+                if (n >= jv.off[2]) {
+                        assert_int_equal(jopen(jv.x.m, jv.t[3], jv.t[2], got), 0);
+                        assert_memory_equal(got, jv.t[2], SHIELD_TAG_SIZE);
+                }
+        }
+        /* Reordered: records 1, 3, 2. */
+        memcpy(buf, jv.j, jv.off[1]);
+        memcpy(buf + jv.off[1], jv.j + jv.off[2], end - jv.off[2]);
+        memcpy(buf + jv.off[1] + (end - jv.off[2]), jv.j + jv.off[1], jv.off[2] - jv.off[1]);
+        put_journal(jv.x.m, buf, end);
+        assert_int_equal(jopen(jv.x.m, jv.t[3], NULL, got), CF_E_ROLLBACK);
+        assert_int_equal(jopen(jv.x.m, jv.t[1], NULL, got), 0); /* what still chains */
+        assert_memory_equal(got, jv.t[1], SHIELD_TAG_SIZE);
+        /* An old record replayed in place of record 3 (record 2 again), or after the end. */
+        memcpy(buf, jv.j, jv.off[2]);
+        memcpy(buf + jv.off[2], jv.j + jv.off[1], jv.off[2] - jv.off[1]);
+        put_journal(jv.x.m, buf, jv.off[2] + (jv.off[2] - jv.off[1]));
+        assert_int_equal(jopen(jv.x.m, jv.t[3], NULL, got), CF_E_ROLLBACK);
+        memcpy(buf, jv.j, end);
+        memcpy(buf + end, jv.j, jv.off[1]);
+        put_journal(jv.x.m, buf, end + jv.off[1]);
+        assert_int_equal(jopen(jv.x.m, jv.t[3], NULL, got), 0); /* ignored: never chains */
+        assert_memory_equal(got, jv.t[3], SHIELD_TAG_SIZE);
+        /* Spliced: the journal of another volume (another key), and one record of it in
+         * place of record 3. */
+        {
+                struct jvol other;
+                uint8_t key2[SHIELD_KEY_SIZE];
+
+                memcpy(key2, g_key, sizeof(key2));
+                key2[5] ^= 0x40;
+                jvol_setup(&other, key2);
+                put_journal(jv.x.m, other.j, other.off[3]);
+                assert_int_equal(jopen(jv.x.m, jv.t[3], NULL, got), CF_E_ROLLBACK);
+                memcpy(buf, jv.j, jv.off[2]);
+                memcpy(buf + jv.off[2], other.j + other.off[2], other.off[3] - other.off[2]);
+                put_journal(jv.x.m, buf, jv.off[2] + other.off[3] - other.off[2]);
+                assert_int_equal(jopen(jv.x.m, jv.t[3], NULL, got), CF_E_ROLLBACK);
+                jvol_done(&other);
+        }
+        /* A record spliced with its header's prev field set to follow record 2: it does
+         * not authenticate (prev is authenticated data). */
+        memcpy(buf, jv.j, end);
+        buf[jv.off[2] + SH_HDR_OFF_PREV] ^= 1;
+        put_journal(jv.x.m, buf, end);
+        assert_int_equal(jopen(jv.x.m, jv.t[3], NULL, got), CF_E_ROLLBACK);
+        /* The journal of an earlier epoch after a checkpoint: nothing chains to the new
+         * base, so the checkpointed state opens (the old records are never replayed). */
+        put_journal(jv.x.m, jv.j, end);
+        {
+                struct shield_volume *v;
+                const uint8_t *tags[1] = {jv.t[3]};
+                uint8_t t4[SHIELD_TAG_SIZE];
+
+                assert_int_equal(
+                    code(shield_volume_open(&shield_mem_ops, jv.x.m, g_key, tags, 1, 0, &v)), 0);
+                put(v, "g", "new", 3, 0);
+                assert_int_equal(code(shield_volume_commit(v, t4)), 0);
+                assert_int_equal(code(shield_volume_checkpoint(v)), 0);
+                shield_volume_close(v);
+                put_journal(jv.x.m, jv.j, end); /* the old chain back */
+                assert_int_equal(jopen(jv.x.m, t4, NULL, got), 0);
+                assert_memory_equal(got, t4, SHIELD_TAG_SIZE);
+                /* Read-write: nothing of the old chain is replayed onto the new base. */
+                {
+                        const uint8_t *t4s[1] = {t4};
+
+                        assert_int_equal(
+                            code(shield_volume_open(&shield_mem_ops, jv.x.m, g_key, t4s, 1, 0, &v)),
+                            0);
+                        assert_int_equal(code(shield_volume_verify(v, NULL, NULL)), 0);
+                        assert_int_equal(code(get_check(v, "g", (const uint8_t *)"new", 3)), 0);
+                        shield_volume_close(v);
+                }
+                /* (The old slot with the old chain is still the older state t3: accepted
+                 * only while t3 is expected, like any older state.) */
+        }
+        free(buf);
+        jvol_done(&jv);
 }
 
 /* ---- decoders --------------------------------------------------------------------- */
@@ -1461,10 +1896,12 @@ static void test_open_newer_generation(void **state)
         vol_new(&x);
         put(x.v, "f", "one", 3, 0);
         assert_int_equal(code(shield_volume_commit(x.v, known)), 0);
+        assert_int_equal(code(shield_volume_checkpoint(x.v)), 0); /* states in the slots */
         g_known = shield_volume_generation(x.v);
         assert_int_equal(code(shield_mem_clone(x.m, &old)), 0);
         put(x.v, "f", "two", 3, 0);
         assert_int_equal(code(shield_volume_commit(x.v, x.tag)), 0);
+        assert_int_equal(code(shield_volume_checkpoint(x.v)), 0);
         assert_int_equal(shield_volume_generation(x.v), g_known + 1);
         shield_volume_close(x.v);
         x.v = NULL;
@@ -1609,6 +2046,9 @@ int main(void)
             cmocka_unit_test(test_rollback_whole_volume),
             cmocka_unit_test(test_prepare_hook),
             cmocka_unit_test(test_crash_consistency),
+            cmocka_unit_test(test_journal_one_flush),
+            cmocka_unit_test(test_journal_wraps),
+            cmocka_unit_test(test_journal_tamper),
             cmocka_unit_test(test_manifest_decode),
             cmocka_unit_test(test_node_decode),
             cmocka_unit_test(test_layout),
