@@ -146,3 +146,56 @@ def test_deletion_needs_the_board(world):
     p = _change(world, "create", doc, sigs)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["predecessor"] == deleted["digest"]
+
+
+def test_concurrent_updates_with_one_predecessor_one_wins(world):
+    """Two updates that name the same predecessor, sent at the same time: exactly one is
+    stored, the other is refused with a conflict that says why."""
+    import threading
+    doc = _board_policy(world)
+    p = _change(world, "create", doc, [_approve(world, doc, "alice"), _approve(world, doc, "bob")])
+    assert p.returncode == 0, p.stderr
+    base = json.loads(p.stdout)["digest"]
+    docs, approvals = [], []
+    for v in ("a", "b"):
+        d = json.loads(json.dumps(doc))
+        d["predecessor"] = base
+        d["services"][0]["environment"] = {"V": v}
+        docs.append(d)
+        path = world.write("doc-%s.json" % v, json.dumps(d))
+        sigs = []
+        for who in ("alice", "bob"):
+            out = os.path.join(world.tmp, "upd-%s-%s.sig" % (v, who))
+            world.coffer("policy", "approve", path, "--out", out, identity=who)
+            sigs.append(out)
+        approvals.append((path, sigs))
+    results = [None, None]
+
+    def send(i):
+        path, sigs = approvals[i]
+        results[i] = world.coffer("--json", "policy", "update", path, "--approval", sigs[0],
+                                  "--approval", sigs[1], check=False)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0, 1], [(r.returncode, r.stderr) for r in results]
+    loser = [r for r in results if r.returncode == 1][0]
+    assert "predecessor" in loser.stderr or "conflict" in loser.stderr, loser.stderr
+    history = json.loads(world.coffer("--json", "policy", "history", "gov/app").stdout)
+    assert [v["version"] for v in history["versions"]] == [1, 2]
+
+
+def test_an_approval_for_another_policy_does_not_count(world):
+    doc = _board_policy(world)
+    other = json.loads(json.dumps(doc))
+    other["name"] = "gov/other"
+    a = _approve(world, doc, "alice")
+    path = world.write("other.json", json.dumps(other))
+    b = os.path.join(world.tmp, "bob-other.sig")
+    world.coffer("policy", "approve", path, "--out", b, identity="bob")
+    p = _change(world, "create", doc, [a, b])
+    assert p.returncode == 1 and "board" in p.stderr
