@@ -10,6 +10,7 @@
 #include "cas/cas.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "crypto/x509.h"
 #include "policy/policy.h"
@@ -90,6 +91,23 @@ static cf_status chain_and_root(struct cas_worker *w, const struct policy *p,
         return cf_fail(CF_E_NOT_FOUND);
 }
 
+/* A leaf never outlives its issuer: its validity is cut to the whole days the issuer's
+ * certificate has left (the issuer is renewed before issuance when it is due). CF_E_EXPIRED
+ * when less than a day is left. */
+static cf_status clamp_to_issuer(struct cf_slice issuer_der, int64_t now, uint32_t *days)
+{
+        char serial[CF_X509_SERIAL_HEX_MAX];
+        int64_t not_after = 0, left;
+
+        TRY(cf_x509_cert_info(issuer_der, serial, &not_after));
+        left = (not_after - now) / 86400;
+        ENSURE(left >= 1, CF_E_EXPIRED);
+        if ((int64_t)*days > left) {
+                *days = (uint32_t)left;
+        }
+        return CF_OK;
+}
+
 cf_status cas_workload_cert_issue(struct cas_worker *w, const struct policy *p,
                                   const struct policy_service *svc,
                                   const struct cf_x509_csr_key *key, struct cas_workload_cert *out)
@@ -117,6 +135,9 @@ cf_status cas_workload_cert_issue(struct cas_worker *w, const struct policy *p,
         cf_buf_init(&icert, CF_X509_CERT_MAX, false);
         cf_buf_init(&leaf, CF_X509_CERT_MAX, false);
         s = load_issuer(w, p, c->issuer, &ikey, &icert);
+        if (cf_ok(s)) {
+                s = clamp_to_issuer(cf_buf_slice(&icert), (int64_t)time(NULL), &req.days);
+        }
         if (cf_ok(s)) {
                 s = cf_x509_issue_for_key(&req, cf_slice_make(key->spki, key->spki_size),
                                           cf_buf_slice(&ikey), cf_buf_slice(&icert), &leaf);

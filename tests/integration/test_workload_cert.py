@@ -155,6 +155,30 @@ def test_files_key_cert_chain_and_modes(tls, tmp_path):
     assert again["ca.pem"][0] == ca
 
 
+def test_a_leaf_never_outlives_its_issuer(world, tmp_path):
+    """The issuing CA has 5 days, the service asks for 5: the leaf is cut to the whole days
+    the CA has left, so it ends before the CA."""
+    sec = secrets("Short Root")
+    sec[1]["validity_days"] = 5
+    svc = service("app", PYTHON, ["python3", "-c", SCRIPT], cert_block(validity_days=5))
+    doc = policy(world, "tls/short", [svc], "Short Root")
+    doc["secrets"] = sec
+    world.create(doc)
+    time.sleep(2)   # the CA was issued at creation: without the cut, the leaf would end later
+    files = files_of(world, "tls/short", "app")
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----\n",
+                        files["cert.pem"][0], re.S)
+    leaf = save(tmp_path, "leaf.pem", blocks[0])
+    inter = save(tmp_path, "inter.pem", blocks[1])
+
+    def not_after(path):
+        out = openssl("x509", "-in", path, "-noout", "-enddate").stdout.decode().strip()
+        return time.mktime(time.strptime(out.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z"))
+
+    assert not_after(leaf) <= not_after(inter)
+    assert not_after(inter) - not_after(leaf) < 86400 + 120
+
+
 def test_issuance_is_audited_and_the_key_stays_in_the_workload(tls, tmp_path):
     files = files_of(tls, "tls/files", "app")
     key = files["key.pem"][0]
