@@ -43,6 +43,9 @@ struct cli {
         bool allow_expired;             /* collateral import --allow-expired */
         const char *recipient;          /* secret approve --for KEYID */
         const char *encoding;           /* secret release --encoding ENC */
+        const char *tsm_root;           /* --as-service --tsm-root (or COFFER_TSM_ROOT) */
+        const char *attestation_root;   /* --as-service --attestation-root (or
+                                           COFFER_ATTESTATION_ROOT) */
         int argc;             /* the command's own arguments */
         char **argv;
 };

@@ -374,9 +374,9 @@ int cmd_approve_online(struct cli *cli)
                 char err[512] = "", *text = NULL;
                 cf_status s = cf_measure_file("/proc/self/exe", m);
                 if (cf_ok(s)) {
-                        s = cf_approval_evidence_body(cf_client_ssl(c), cli->tee, m,
-                                                      cli->as_service, cli->veto, &text, err,
-                                                      sizeof(err));
+                        s = cf_approval_evidence_body(cf_client_ssl(c), cli->tee, cli->tsm_root,
+                                                      cli->attestation_root, m, cli->as_service,
+                                                      cli->veto, &text, err, sizeof(err));
                 }
                 if (!cf_ok(s)) {
                         status =

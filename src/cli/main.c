@@ -42,7 +42,8 @@ static const char g_usage[] =
         "                              approve (or veto) a proposal with your key\n"
         "  policy approve --online NAME DIGEST --as-service POLICY/SERVICE [--tee TEE] [--veto]\n"
         "                              approve as an attested program member: evidence from TEE\n"
-        "                              (sim: over the SHA-256 of this coffer executable)\n"
+        "                              (sim: over the SHA-256 of this coffer executable;\n"
+        "                              --tsm-root, --attestation-root as for coffer-run)\n"
         "  policy delete NAME [--approval A.sig ...]\n"
         "                              delete a policy (its history is kept); a board policy\n"
         "                              needs its board's 'delete' approvals\n"
@@ -226,6 +227,8 @@ int main(int argc, char **argv)
                 { "allow-expired", no_argument, NULL, 268 },
                 { "for", required_argument, NULL, 269 },
                 { "encoding", required_argument, NULL, 270 },
+                { "tsm-root", required_argument, NULL, 271 },
+                { "attestation-root", required_argument, NULL, 272 },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -324,6 +327,12 @@ int main(int argc, char **argv)
                 case 270:
                         cli.encoding = optarg;
                         break;
+                case 271:
+                        cli.tsm_root = optarg;
+                        break;
+                case 272:
+                        cli.attestation_root = optarg;
+                        break;
                 case 'h':
                         fputs(g_usage, stdout);
                         return 0;
@@ -339,6 +348,12 @@ int main(int argc, char **argv)
         }
         if (cli.cas_key == NULL) {
                 cli.cas_key = secure_getenv("COFFER_CAS_KEY");
+        }
+        if (cli.tsm_root == NULL) {
+                cli.tsm_root = secure_getenv("COFFER_TSM_ROOT");
+        }
+        if (cli.attestation_root == NULL) {
+                cli.attestation_root = secure_getenv("COFFER_ATTESTATION_ROOT");
         }
         if (optind >= argc) {
                 fputs(g_usage, stderr);

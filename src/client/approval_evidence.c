@@ -37,7 +37,8 @@ cf_status cf_measure_file(const char *path, uint8_t out[32])
 }
 
 /* Evidence bytes into ev->bytes (ev initialised by the caller). */
-static cf_status evidence(const struct provider_choice *choice, const uint8_t rd[64],
+static cf_status evidence(const struct provider_choice *choice, const char *tsm_root,
+                          const char *libos_root, const uint8_t rd[64],
                           const uint8_t measurement[32], struct attest_evidence *ev, char *err,
                           size_t err_size)
 {
@@ -45,7 +46,7 @@ static cf_status evidence(const struct provider_choice *choice, const uint8_t rd
         cf_status s;
 
         if (choice->kind != PROVIDER_SIM) {
-                return provider_get(choice, NULL, NULL, rd, ev, err, err_size);
+                return provider_get(choice, tsm_root, libos_root, rd, ev, err, err_size);
         }
         s = sim_platform_key_load(NULL, &platform);
         if (!cf_ok(s)) {
@@ -61,7 +62,8 @@ static cf_status evidence(const struct provider_choice *choice, const uint8_t rd
         return s;
 }
 
-cf_status cf_approval_evidence_body(SSL *bind_to, const char *tee, const uint8_t measurement[32],
+cf_status cf_approval_evidence_body(SSL *bind_to, const char *tee, const char *tsm_root,
+                                    const char *libos_root, const uint8_t measurement[32],
                                     const char *service, bool veto, char **ret_body, char *err,
                                     size_t err_size)
 {
@@ -76,14 +78,15 @@ cf_status cf_approval_evidence_body(SSL *bind_to, const char *tee, const uint8_t
         ENSURE(bind_to != NULL && service != NULL && ret_body != NULL && err_size > 0,
                CF_E_INVALID_ARG);
         err[0] = '\0';
-        TRY(provider_choose(tee != NULL ? tee : "sim", NULL, NULL, &choice, err, err_size));
+        TRY(provider_choose(tee != NULL ? tee : "sim", tsm_root, libos_root, &choice, err,
+                            err_size));
         s = cf_activation_report_data(bind_to, rd);
         if (!cf_ok(s)) {
                 snprintf(err, err_size, "cannot derive the channel binding: %s", cf_strerror(s));
                 return s;
         }
         attest_evidence_init(&ev);
-        s = evidence(&choice, rd, measurement, &ev, err, err_size);
+        s = evidence(&choice, tsm_root, libos_root, rd, measurement, &ev, err, err_size);
         if (!cf_ok(s)) {
                 attest_evidence_done(&ev);
                 return s;

@@ -313,3 +313,31 @@ def test_attested_approver_refused(world):
     assert json.loads(p.stdout)["state"] == "pending"  # alice has not approved yet
     out = json.loads(_approve(world, "gov/app", prop["digest"], "alice").stdout)
     assert out["state"] == "applied"
+
+
+def test_attested_approver_on_hardware_uses_the_given_tsm_root(world):
+    """--tee tdx with --tsm-root: the evidence comes from that configfs-tsm tree (here the
+    fake one), bound to the approval's connection, and cofferd verifies it as TDX evidence
+    (the fake's evidence is no real quote, so it is refused with the verifier's checks)."""
+    from test_providers import FakeTee
+    doc = _board_doc(world, extra_members=[{"name": "ci", "service": "gov/ci/checker"}],
+                     rule={"all_of": ["alice", "ci"]})
+    ci = sim_policy("gov/ci", world.key_id("alice"), "/usr/bin/env", service="checker")
+    ci["services"][0]["attestation"] = [{"platform": "tdx", "mrtd": ["00" * 48]}]
+    world.create(ci)
+    prop = _propose(world, doc)
+    fake = FakeTee(world.tmp, "tsm")
+    try:
+        p = _approve(world, "gov/app", prop["digest"], "bob",
+                     extra=("--as-service", "gov/ci/checker", "--tee", "tdx",
+                            "--tsm-root", fake.root))
+        assert p.returncode == 1 and "proposal.evidence" in p.stderr, p.stderr
+        reqs = fake.requests()
+        assert len(reqs) == 1 and len(bytes.fromhex(reqs[0]["report_data"])) == 64
+    finally:
+        fake.stop()
+    # without a tree there is no evidence to send: a clear local error, nothing sent
+    p = _approve(world, "gov/app", prop["digest"], "bob",
+                 extra=("--as-service", "gov/ci/checker", "--tee", "tdx", "--tsm-root",
+                        os.path.join(world.tmp, "no-such-tsm")))
+    assert p.returncode == 1 and "cannot make evidence" in p.stderr, p.stderr
