@@ -455,8 +455,7 @@ static cf_status pki_unframe(struct cf_slice stored, struct cf_slice *ret_key,
         return CF_OK;
 }
 
-/* Exactly one DER certificate (crypto/x509.h has no reader of notAfter and serial yet, so
- * this module parses its own stored certificates). NULL when it does not parse or has
+/* Exactly one DER certificate, for X509_check_issued; NULL when it does not parse or has
  * trailing bytes. */
 static X509 *cert_parse(struct cf_slice der)
 {
@@ -472,40 +471,6 @@ static X509 *cert_parse(struct cf_slice der)
                 x = NULL;
         }
         return x;
-}
-
-/* notAfter (seconds since the epoch) and the serial number (upper-case hex) of a
- * certificate. */
-static cf_status cert_facts(struct cf_slice der, int64_t *ret_not_after, char *serial,
-                            size_t serial_size)
-{
-        X509 *x = cert_parse(der);
-        struct tm tm;
-        BIGNUM *bn = NULL;
-        char *hex = NULL;
-        cf_status s = CF_OK;
-
-        ENSURE(x != NULL, CF_E_CERT);
-        memset(&tm, 0, sizeof(tm));
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {
-                s = cf_fail(CF_E_CERT);
-        }
-        if (cf_ok(s) && serial != NULL) {
-                bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-                hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-                if (hex == NULL || strlen(hex) >= serial_size) {
-                        s = cf_fail(CF_E_CERT);
-                } else {
-                        memcpy(serial, hex, strlen(hex) + 1);
-                }
-        }
-        if (cf_ok(s)) {
-                *ret_not_after = (int64_t)timegm(&tm);
-        }
-        OPENSSL_free(hex);
-        BN_free(bn);
-        X509_free(x);
-        return s;
 }
 
 /* True when the certificate issuer_der issued subject_der (names and key identifiers). */
@@ -825,7 +790,7 @@ static cf_status renew_if_due(struct cas_worker *w, const struct policy *p, size
         struct cf_buf stored, value;
         struct cf_slice key, cert;
         int64_t not_after = 0, new_not_after = 0;
-        char serial[128], when[32];
+        char serial[CF_X509_SERIAL_HEX_MAX], when[32];
         uint64_t gen = 0;
         cf_status s;
 
@@ -853,7 +818,8 @@ static cf_status renew_if_due(struct cas_worker *w, const struct policy *p, size
                 s = pki_unframe(cf_buf_slice(&stored), &key, &cert);
         }
         if (cf_ok(s)) {
-                s = cert_facts(cert, &not_after, NULL, 0);
+                char ignored[CF_X509_SERIAL_HEX_MAX];
+                s = cf_x509_cert_info(cert, ignored, &not_after);
         }
         if (cf_ok(s) && not_after - now >= (int64_t)sec->renew_before_days * DAY_SECONDS) {
                 goto out; /* not due */
@@ -896,7 +862,7 @@ static cf_status renew_if_due(struct cas_worker *w, const struct policy *p, size
                 struct cf_slice nk, nc;
                 s = pki_unframe(cf_buf_slice(&value), &nk, &nc);
                 if (cf_ok(s)) {
-                        s = cert_facts(nc, &new_not_after, serial, sizeof(serial));
+                        s = cf_x509_cert_info(nc, serial, &new_not_after);
                 }
         }
         if (cf_ok(s)) {

@@ -130,6 +130,31 @@ static struct policy *load_expectations(const struct cli *cli)
         return p;
 }
 
+/* Fills e for cf_cas_attest: the service of p (may be NULL: no policy), the collateral of
+ * --collateral (coll: initialised here, the caller frees it when this returns 0), the trusted
+ * sim platform keys and the current time. Prints why and returns an exit status on failure. */
+static int fill_expectations(const struct cli *cli, const struct policy *p,
+                             struct cf_cas_expect *e, struct attest_collateral *coll,
+                             uint8_t keys[2][32])
+{
+        if (p != NULL) {
+                e->service = policy_find_service(p, cli->service ? cli->service : "cofferd");
+                if (e->service == NULL) {
+                        return cli_error("'%s' has no service '%s'", cli->policy_file,
+                                         cli->service ? cli->service : "cofferd");
+                }
+        }
+        attest_collateral_init(coll);
+        if (cli->collateral != NULL && cli_load_collateral(cli->collateral, coll) != 0) {
+                return CLI_EXIT_FAIL;
+        }
+        e->collateral = coll; /* for cofferd on a hardware TEE */
+        e->sim_keys = (const uint8_t(*)[32])keys;
+        e->n_sim_keys = trusted_sim_keys(cli, keys);
+        e->now = (int64_t)time(NULL);
+        return 0;
+}
+
 /* Verifies cofferd's attestation (fresh nonce; evidence bound to this TLS connection's key and
  * the nonce; a trusted sim platform key), optionally its key id and a policy service's rules,
  * and on success pins its key id for later commands. */
@@ -144,32 +169,20 @@ static int cas_attest(struct cli *cli)
         char kid[CF_KEY_ID_HEX] = "";
         const char *m, *ak;
         cf_status s;
+        int status;
         bool ok;
 
         if (cli->expect_key == NULL && cli->policy_file == NULL) {
                 return cli_usage("usage: coffer cas attest (--expect-key KEYID | --policy FILE "
                                  "[--service NAME]) [--trust-sim-key HEX] [--collateral DIR]");
         }
-        if (cli->policy_file != NULL) {
-                p = load_expectations(cli);
-                if (p == NULL) {
-                        return CLI_EXIT_FAIL;
-                }
-                e.service = policy_find_service(p, cli->service ? cli->service : "cofferd");
-                if (e.service == NULL) {
-                        return cli_error("'%s' has no service '%s'", cli->policy_file,
-                                         cli->service ? cli->service : "cofferd");
-                }
-        }
-        attest_collateral_init(&coll);
-        if (cli->collateral != NULL && cli_load_collateral(cli->collateral, &coll) != 0) {
+        if (cli->policy_file != NULL && (p = load_expectations(cli)) == NULL) {
                 return CLI_EXIT_FAIL;
         }
-        e.collateral = &coll; /* for cofferd on a hardware TEE */
+        if ((status = fill_expectations(cli, p, &e, &coll, keys)) != 0) {
+                return status;
+        }
         e.key_id = cli->expect_key;
-        e.sim_keys = (const uint8_t(*)[32])keys;
-        e.n_sim_keys = trusted_sim_keys(cli, keys);
-        e.now = (int64_t)time(NULL);
         c = cli_connect(cli, false, false);
         if (c == NULL) {
                 attest_collateral_done(&coll);
@@ -255,19 +268,9 @@ static int attest_for_recovery(const struct cli *cli, struct cf_client *c)
         if (p == NULL) {
                 return CLI_EXIT_FAIL;
         }
-        e.service = policy_find_service(p, cli->service ? cli->service : "cofferd");
-        if (e.service == NULL) {
-                return cli_error("'%s' has no service '%s'", cli->policy_file,
-                                 cli->service ? cli->service : "cofferd");
+        if ((status = fill_expectations(cli, p, &e, &coll, keys)) != 0) {
+                return status;
         }
-        attest_collateral_init(&coll);
-        if (cli->collateral != NULL && cli_load_collateral(cli->collateral, &coll) != 0) {
-                return CLI_EXIT_FAIL;
-        }
-        e.collateral = &coll;
-        e.sim_keys = (const uint8_t(*)[32])keys;
-        e.n_sim_keys = trusted_sim_keys(cli, keys);
-        e.now = (int64_t)time(NULL);
         if (!cf_ok(attest_result_init(&res))) {
                 attest_collateral_done(&coll);
                 return cli_error("out of memory");
