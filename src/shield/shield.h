@@ -37,6 +37,8 @@
 #define SHIELD_PATH_MAX         1024u                /* bytes in a path, no NUL */
 #define SHIELD_NAME_MAX         255u                 /* bytes in one path component */
 #define SHIELD_CACHE_NODES      1024u /* cached tree nodes per open file (3 MiB at most) */
+#define SHIELD_CACHE_DEFAULT    ((size_t)64 << 20) /* plaintext cache of a shielded mount */
+#define SHIELD_CACHE_MAX        ((size_t)4 << 30)  /* largest plaintext cache per volume */
 #define SHIELD_IO_MAX           ((size_t)1 << 30) /* bytes in one pread/pwrite call */
 #define SHIELD_STORAGE_NAME_MAX 64u               /* backing names ("manifest", ids) */
 
@@ -172,6 +174,14 @@ CF_FN shield_volume_open_ex(const struct shield_storage_ops *ops, void *st,
 /* The generation of the last committed (or opened) manifest: 0 for a new volume, then one
  * more per commit. Never fails. */
 uint64_t shield_volume_generation(struct shield_volume *v);
+/* Sets the budget of the volume's plaintext chunk cache in bytes (rounded down to whole
+ * chunks, at most SHIELD_CACHE_MAX; 0, the default, turns it off and drops what it held).
+ * The cache keeps chunks that were already authenticated, so a re-read costs a copy instead
+ * of a pread and a decryption; it lives in anonymous memory excluded from core dumps and is
+ * wiped when dropped. Writes keep cached chunks current; nothing else can change a chunk
+ * while the volume is open (the backing directory is this handle's alone), so a cached chunk
+ * is always the volume's current content. CF_E_NOMEM. */
+CF_FN shield_volume_set_cache(struct shield_volume *v, size_t bytes);
 /* Installs (or with fn == NULL removes) the prepare hook; ctx is borrowed. */
 void shield_volume_set_prepare(struct shield_volume *v, shield_prepare_fn fn, void *ctx);
 /* Closes every remaining file handle's state and frees the volume. Uncommitted changes

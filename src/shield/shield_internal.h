@@ -118,6 +118,8 @@ struct sh_inode {
         bool ckpt;     /* backing files written since the last checkpoint (sync them first) */
         unsigned n_handles;
         struct sh_state *state; /* runtime state (backing handles, keys, cache) or NULL */
+        uint32_t pc_head;       /* first of this file's plaintext cache slots (0: none) */
+        uint32_t pc_n;          /* how many it has */
 };
 
 /* The decrypted manifest. */
@@ -163,6 +165,7 @@ struct shield_volume {
         bool jpay_over;     /* jpay passed SH_PAYLOAD_MAX: the next commit is a checkpoint */
         bool ckpt_all;      /* every file must be synced at the next checkpoint (replayed) */
         struct cf_buf rec;  /* manifest record of the current state (copied at checkpoint) */
+        struct sh_pcache *pc; /* plaintext chunk cache (pcache.c), NULL when off */
 };
 
 struct shield_file {
@@ -172,7 +175,8 @@ struct shield_file {
 
 /* tree.c: per-file runtime state and content operations. The volume lock is held. */
 CF_FN sh_file_activate(struct shield_volume *v, struct sh_inode *ino, bool create);
-/* Releases the runtime state when the inode has no handle and nothing pending. */
+/* Releases the runtime state when the inode has no handle and nothing pending; with force,
+ * always, and the inode's cached plaintext too (force means the inode is about to be freed). */
 void sh_file_release(struct shield_volume *v, struct sh_inode *ino, bool force);
 CF_FN sh_file_read(struct shield_volume *v, struct sh_inode *ino, uint8_t *buf, size_t size,
                    uint64_t off, size_t *ret_n);
@@ -189,6 +193,23 @@ void sh_journal_note(struct shield_volume *v, struct sh_inode *ino, uint8_t kind
 /* Writes ino's dirty nodes and fsyncs both its backing files (opened by name when the file
  * has no runtime state; a missing one is skipped). For checkpoints. */
 CF_FN sh_file_sync_all(struct shield_volume *v, struct sh_inode *ino);
+/* pcache.c: the plaintext chunk cache (shield_volume_set_cache). Chunks are keyed by inode
+ * and index; callers hold the volume lock and put only authenticated plaintext. None of these
+ * fail: a cache that is off (v->pc == NULL) holds nothing. */
+/* The cached plaintext of the chunk, or NULL. Marks it recently used. */
+const uint8_t *sh_pc_get(struct shield_volume *v, const struct sh_inode *ino, uint64_t chunk);
+/* Caches the chunk's plaintext, replacing what it held (evicts the least recently used). */
+void sh_pc_put(struct shield_volume *v, struct sh_inode *ino, uint64_t chunk,
+               const uint8_t plain[SHIELD_CHUNK_SIZE]);
+/* Replaces the chunk's plaintext if it is cached; caches nothing new. */
+void sh_pc_update(struct shield_volume *v, const struct sh_inode *ino, uint64_t chunk,
+                  const uint8_t plain[SHIELD_CHUNK_SIZE]);
+/* Drops the file's chunks in [from, to) (wiped). */
+void sh_pc_drop(struct shield_volume *v, struct sh_inode *ino, uint64_t from, uint64_t to);
+/* Drops every chunk of the file (before the inode is freed). */
+void sh_pc_forget(struct shield_volume *v, struct sh_inode *ino);
+/* Wipes and frees the whole cache (volume close). */
+void sh_pc_free(struct shield_volume *v);
 /* Backing file names: 32 hex digits of the id + ".d" (data) or ".t" (tree). */
 void sh_backing_name(const uint8_t id[SH_ID_SIZE], char kind, char out[SH_ID_SIZE * 2 + 3]);
 /* Checks one file from the backing storage (see shield_volume_verify); returns the number

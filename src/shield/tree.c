@@ -434,14 +434,25 @@ static CF_FN read_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t 
                         uint8_t out[SHIELD_CHUNK_SIZE])
 {
         struct sh_node *leaf;
+        const struct sh_entry *e;
+        const uint8_t *hit;
 
         if (chunk >= sh_capacity(ino->height)) {
                 memset(out, 0, SHIELD_CHUNK_SIZE);
                 return CF_OK;
         }
+        hit = sh_pc_get(v, ino, chunk);
+        if (hit != NULL) {
+                memcpy(out, hit, SHIELD_CHUNK_SIZE);
+                return CF_OK;
+        }
         TRY(load_node(v, ino, 0, chunk >> SH_FANOUT_SHIFT, &leaf));
-        return chunk_open(v, ino, ino->state->hd, ino->state->dec, chunk,
-                          &leaf->e[chunk & (SH_FANOUT - 1)], out);
+        e = &leaf->e[chunk & (SH_FANOUT - 1)];
+        TRY(chunk_open(v, ino, ino->state->hd, ino->state->dec, chunk, e, out));
+        if (e->flags & SH_ENTRY_F_PRESENT) {
+                sh_pc_put(v, ino, chunk, out);
+        }
+        return CF_OK;
 }
 
 static CF_FN io_buffer(struct sh_state *s)
@@ -473,11 +484,17 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         if (!(e0->flags & SH_ENTRY_F_PRESENT) || first == last) {
                 size_t n = SHIELD_CHUNK_SIZE - skip < len ? SHIELD_CHUNK_SIZE - skip : len;
 
+                const uint8_t *plain = tmp;
+
                 if (skip == 0 && n == SHIELD_CHUNK_SIZE) {
                         TRY(chunk_open(v, ino, s->hd, s->dec, first, e0, dst));
+                        plain = dst;
                 } else {
                         TRY(chunk_open(v, ino, s->hd, s->dec, first, e0, tmp));
                         memcpy(dst, tmp + skip, n);
+                }
+                if (e0->flags & SH_ENTRY_F_PRESENT) {
+                        sh_pc_put(v, ino, first, plain);
                 }
                 *ret_n = n;
                 return CF_OK;
@@ -503,8 +520,10 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
 
                 if (in == 0 && n == SHIELD_CHUNK_SIZE) {
                         TRY(chunk_decrypt(ino, s->dec, c, e, ct, dst + done));
+                        sh_pc_put(v, ino, c, dst + done);
                 } else {
                         TRY(chunk_decrypt(ino, s->dec, c, e, ct, tmp));
+                        sh_pc_put(v, ino, c, tmp);
                         memcpy(dst + done, tmp + in, n);
                 }
                 done += n;
@@ -558,6 +577,7 @@ static CF_FN write_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t
         sh_journal_note(v, ino, SH_JP_DATA, sh_chunk_offset(chunk, slot), ct, sizeof(ct));
         TRY(v->ops->pwrite(v->st, s->hd, ct, sizeof(ct), sh_chunk_offset(chunk, slot)));
         *e = ne;
+        sh_pc_put(v, ino, chunk, plain);
         return CF_OK;
 }
 
@@ -567,6 +587,7 @@ struct wrun {
         uint64_t first;
         unsigned slot, n;
         struct sh_entry e[SH_RUN_CHUNKS];
+        const uint8_t *plain[SH_RUN_CHUNKS]; /* the caller's plaintext, for the cache */
 };
 
 /* Writes a pending run with one pwrite, then records its entries in the leaf (only after
@@ -590,6 +611,7 @@ static CF_FN wrun_flush(struct shield_volume *v, struct sh_inode *ino, struct wr
 
                 TRY(path_dirty(v, ino, r->first + j, &leaf));
                 leaf->e[(r->first + j) & (SH_FANOUT - 1)] = r->e[j];
+                sh_pc_update(v, ino, r->first + j, r->plain[j]);
         }
         if ((r->first + n) * SHIELD_CHUNK_SIZE > ino->size) {
                 ino->size = (r->first + n) * SHIELD_CHUNK_SIZE;
@@ -619,6 +641,7 @@ static CF_FN wrun_add(struct shield_volume *v, struct sh_inode *ino, struct wrun
         }
         TRY(chunk_seal(ino, chunk, slot, plain, s->io + (size_t)r->n * SHIELD_CHUNK_SIZE,
                        &r->e[r->n]));
+        r->plain[r->n] = plain;
         r->n++;
         return CF_OK;
 }
@@ -644,16 +667,29 @@ CF_FN sh_file_read(struct shield_volume *v, struct sh_inode *ino, uint8_t *buf, 
                 uint64_t pos = off + done, chunk = pos / SHIELD_CHUNK_SIZE;
                 size_t in = (size_t)(pos % SHIELD_CHUNK_SIZE);
                 size_t n = 0;
-                cf_status s;
+                const uint8_t *hit = chunk < cap ? sh_pc_get(v, ino, chunk) : NULL;
+                uint64_t run_last = chunk;
+                cf_status s = CF_OK;
 
-                if (chunk >= cap) {
-                        /* Past the tree: a hole (cannot happen below the size). */
+                if (chunk >= cap || hit != NULL) {
+                        /* A cached chunk, or past the tree: a hole (cannot happen below the
+                         * size). */
                         n = SHIELD_CHUNK_SIZE - in < want - done ? SHIELD_CHUNK_SIZE - in
                                                                  : want - done;
-                        memset(buf + done, 0, n);
-                        s = CF_OK;
+                        if (hit != NULL) {
+                                memcpy(buf + done, hit + in, n);
+                        } else {
+                                memset(buf + done, 0, n);
+                        }
                 } else {
-                        s = read_run(v, ino, chunk, last, in, want - done, buf + done, tmp, &n);
+                        /* Decrypt up to the next cached chunk (a run also ends at its leaf,
+                         * so looking further than one run is wasted). */
+                        while (run_last < last && run_last - chunk < SH_RUN_CHUNKS &&
+                               sh_pc_get(v, ino, run_last + 1) == NULL) {
+                                run_last++;
+                        }
+                        s = read_run(v, ino, chunk, run_last, in, want - done, buf + done, tmp,
+                                     &n);
                 }
                 if (!cf_ok(s)) {
                         cf_wipe(buf, size);
@@ -735,6 +771,7 @@ static CF_FN clear_chunks(struct shield_volume *v, struct sh_inode *ino, uint64_
         if (to > cap) {
                 to = cap;
         }
+        sh_pc_drop(v, ino, from, to);
         for (uint64_t c = from; c < to;) {
                 uint64_t leaf_idx = c >> SH_FANOUT_SHIFT;
                 uint64_t leaf_end = (leaf_idx + 1) << SH_FANOUT_SHIFT;
@@ -918,6 +955,9 @@ CF_FN sh_file_activate(struct shield_volume *v, struct sh_inode *ino, bool creat
 
 void sh_file_release(struct shield_volume *v, struct sh_inode *ino, bool force)
 {
+        if (force) {
+                sh_pc_forget(v, ino); /* the inode is going away */
+        }
         if (ino->state == NULL) {
                 return;
         }
