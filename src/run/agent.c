@@ -155,6 +155,9 @@ static int configure(const struct agent_args *a, json_t *bundle, json_t **ret_co
                 if (item != NULL && gen != NULL) {
                         json_object_set(item, "generation", gen);
                 }
+                if (item != NULL && a->cache_mib >= 0) {
+                        json_object_set_new(item, "cache_mib", json_integer(a->cache_mib));
+                }
                 json_array_append_new(cfg, item);
         }
         *ret_n = i;

@@ -14,6 +14,7 @@ struct agent_args {
         const char *policy;        /* the policy whose volumes these are */
         const char *volume_dir;    /* where backing directories live */
         int program_fd;            /* the measured program, for fexecve */
+        int64_t cache_mib;         /* each volume's plaintext cache (MiB), -1: the default */
 };
 
 /* True when the bundle mounts volumes. */

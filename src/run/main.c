@@ -28,6 +28,7 @@
 #include "policy/policy.h"
 #include "run/agent.h"
 #include "run/inject.h"
+#include "shield/shield.h"
 
 /* Exit statuses of coffer-run itself (the program's own status is passed through). */
 #define EXIT_SETUP   125 /* usage, configuration, connection or verification of cofferd */
@@ -60,6 +61,9 @@ static const char g_usage[] =
         "                                                             COFFER_CAS_COLLATERAL\n"
         "  --volume-dir DIR    backing directories of the policy's volumes\n"
         "                      (default /var/lib/coffer/volumes)     COFFER_VOLUME_DIR\n"
+        "  --volume-cache MIB  plaintext cache of each volume in the program's memory,\n"
+        "                      0 to 4096 MiB (default 64; 0 turns it off)\n"
+        "                                                             COFFER_VOLUME_CACHE\n"
         "  --policy NAME       the policy (namespace/name)            COFFER_POLICY\n"
         "  --service NAME      the service in that policy             COFFER_SERVICE\n"
         "  --tee TEE           auto, sim, tdx, snp or sgx (default sim) COFFER_TEE\n"
@@ -94,6 +98,8 @@ struct run_args {
         const char *cas_policy, *cas_service; /* attest cofferd instead of pinning its key */
         char pinned[CF_KEY_ID_HEX];           /* from `coffer cas attest`, when no --cas-key */
         const char *volume_dir;               /* backing directories of volumes */
+        const char *volume_cache;             /* --volume-cache, MiB (NULL: the shield's) */
+        uint64_t volume_cache_mib;            /* its value */
         const char *cas_collateral;           /* collateral for a cofferd on a hardware TEE */
         const char *tee, *tsm_root, *attestation_root;
         struct provider_choice choice;
@@ -557,6 +563,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 { "cas-policy", required_argument, NULL, 'P' },
                 { "cas-service", required_argument, NULL, 'S' },
                 { "volume-dir", required_argument, NULL, 'D' },
+                { "volume-cache", required_argument, NULL, 'M' },
                 { "cas-collateral", required_argument, NULL, 'C' },
                 { "tee", required_argument, NULL, 't' },
                 { "tsm-root", required_argument, NULL, 'T' },
@@ -593,6 +600,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                         break;
                 case 'D':
                         a->volume_dir = optarg;
+                        break;
+                case 'M':
+                        a->volume_cache = optarg;
                         break;
                 case 'C':
                         a->cas_collateral = optarg;
@@ -635,6 +645,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         a->cas_policy = from_env(a->cas_policy, "COFFER_CAS_POLICY");
         a->cas_service = from_env(a->cas_service, "COFFER_CAS_SERVICE");
         a->volume_dir = from_env(a->volume_dir, "COFFER_VOLUME_DIR");
+        a->volume_cache = from_env(a->volume_cache, "COFFER_VOLUME_CACHE");
+        if (a->volume_cache != NULL &&
+            !cf_ok(cf_parse_u64(a->volume_cache, 0, SHIELD_CACHE_MAX >> 20, &a->volume_cache_mib))) {
+                return fail(EXIT_SETUP, "--volume-cache: expected a number of MiB from 0 to %zu",
+                            SHIELD_CACHE_MAX >> 20);
+        }
         a->cas_collateral = from_env(a->cas_collateral, "COFFER_CAS_COLLATERAL");
         if (a->volume_dir == NULL) {
                 a->volume_dir = "/var/lib/coffer/volumes";
@@ -770,7 +786,9 @@ int main(int argc, char **argv)
                 }
         }
         if (c != NULL) {
-                struct agent_args ag = { a.cas, a.cas_key, a.policy, a.volume_dir, fd };
+                struct agent_args ag = { a.cas, a.cas_key, a.policy, a.volume_dir, fd,
+                                         a.volume_cache != NULL ? (int64_t)a.volume_cache_mib
+                                                                : -1 };
                 status = agent_run(&ag, c, bundle, new_argv, new_envp, RUN_ARGS_MAX);
                 json_decref(bundle);
                 return status;
