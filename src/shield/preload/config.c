@@ -172,7 +172,8 @@ enum {
         SEEN_RESET = 128,
         SEEN_FRESHNESS = 256,
         SEEN_WINDOW = 512,
-        SEEN_GENERATION = 1024
+        SEEN_GENERATION = 1024,
+        SEEN_CACHE = 2048
 };
 
 /* An unsigned JSON integer (digits only, no sign, no leading zero) in [min, max]. */
@@ -263,6 +264,13 @@ static CF_FN parse_member(struct cf_cursor *c, struct pre_volume_config *v, unsi
                 v->has_generation = true;
                 return parse_uint(c, 0, UINT64_MAX, &v->generation);
         }
+        if (strcmp(name, "cache_mib") == 0) {
+                uint64_t mib;
+                TRY(mark(seen, SEEN_CACHE));
+                TRY(parse_uint(c, 0, PRE_CACHE_MIB_MAX, &mib));
+                v->cache_bytes = (size_t)mib << 20;
+                return CF_OK;
+        }
         return cf_fail(CF_E_SCHEMA); /* unknown keys fail closed */
 }
 
@@ -282,6 +290,9 @@ static CF_FN parse_volume(struct cf_cursor *c, struct pre_volume_config *v)
         ENSURE(!(seen & SEEN_WINDOW) || v->batched, CF_E_SCHEMA);
         if (!(seen & SEEN_WINDOW)) {
                 v->window_ms = PRE_WINDOW_DEFAULT_MS;
+        }
+        if (!(seen & SEEN_CACHE)) {
+                v->cache_bytes = SHIELD_CACHE_DEFAULT;
         }
         ENSURE(!v->reset || (v->n_tags == 0 && v->create), CF_E_SCHEMA);
         ENSURE(!v->accept_empty || v->create, CF_E_SCHEMA);

@@ -7,6 +7,7 @@
  * the volumes change under one lock. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,8 @@
 #define PRE_VOLUMES_MAX     16u                /* volumes in one document */
 #define PRE_TAGS_MAX        4u                 /* expected tags per volume */
 #define PRE_PATH_MAX        1024u              /* bytes of a mount or backing path, no NUL */
+#define PRE_CACHE_MIB_MAX   4096u              /* "cache_mib": SHIELD_CACHE_MAX in MiB */
+#define PRE_ABS_MAX         (2 * PATH_MAX + 2) /* a joined path before normalisation */
 
 struct pre_volume_config {
         char mount[PRE_PATH_MAX + 1];   /* absolute, normalised, not "/" */
@@ -37,6 +40,7 @@ struct pre_volume_config {
         uint32_t window_ms;  /* batched: PRE_WINDOW_MIN_MS..PRE_WINDOW_MAX_MS */
         bool has_generation; /* cofferd recorded the generation of its committed tag */
         uint64_t generation; /* that generation (batched: newer manifests are accepted) */
+        size_t cache_bytes;  /* plaintext cache budget ("cache_mib"; SHIELD_CACHE_DEFAULT) */
 };
 
 #define PRE_WINDOW_MIN_MS     10u
@@ -131,8 +135,11 @@ enum pre_kind {
 
 /* True when the shim is initialised, has mount points and this thread is not inside it. */
 bool pre_active(void);
-/* Where a path (relative to the working directory) leads. Takes the shim's lock. */
-enum pre_kind pre_path_kind(const char *path);
+/* Where a path (relative to the working directory, the shim's virtual one included) leads.
+ * For PRE_PASS, *ret_pass is the path to hand libc: path itself, or its absolute form in
+ * buf (buf_size bytes) when path is relative and the working directory is virtual (the
+ * kernel's working directory is elsewhere). Takes the shim's lock. */
+enum pre_kind pre_path_kind(const char *path, char *buf, size_t buf_size, const char **ret_pass);
 /* True when fd is a shielded descriptor. Takes the shim's lock. */
 bool pre_fd_shielded(int fd);
 /* Writes "coffer-shield: <message>\n" to stderr (refusals and integrity failures only). */

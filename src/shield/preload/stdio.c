@@ -137,9 +137,11 @@ static FILE *do_fopen(const char *path, const char *mode)
         if (!pre_active() || path == NULL || mode == NULL) {
                 return REAL(fopen)(path, mode);
         }
-        enum pre_kind k = pre_path_kind(path);
+        char abs[PRE_ABS_MAX];
+        const char *pass;
+        enum pre_kind k = pre_path_kind(path, abs, sizeof(abs), &pass);
         if (k == PRE_PASS) {
-                return REAL(fopen)(path, mode);
+                return REAL(fopen)(pass, mode);
         }
         int flags;
         int r = mode_flags(mode, &flags);
@@ -199,13 +201,16 @@ PRE_EXPORT FILE *fdopen(int fd, const char *mode)
  * loudly rather than opened on the backing disk. */
 static FILE *do_freopen(const char *path, const char *mode, FILE *stream)
 {
-        if (pre_active() && path != NULL && pre_path_kind(path) != PRE_PASS) {
+        char abs[PRE_ABS_MAX];
+        const char *pass = path;
+        if (pre_active() && path != NULL &&
+            pre_path_kind(path, abs, sizeof(abs), &pass) != PRE_PASS) {
                 pre_warn("freopen of the shielded path %s is not supported (EOPNOTSUPP)", path);
                 fclose(stream);
                 errno = EOPNOTSUPP;
                 return NULL;
         }
-        return REAL(freopen)(path, mode, stream);
+        return REAL(freopen)(pass, mode, stream);
 }
 
 PRE_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
