@@ -233,3 +233,23 @@ def test_reinitializable_refuses_rollback_starts_empty_and_resets(world):
     assert p.returncode == 0 and "five-secret-marker" in p.stdout, p.stderr
     assert "one-secret-marker" not in p.stdout
     assert _cofferd_tags(world)["reset"] is False
+
+
+def test_volume_cache_option(world):
+    """--volume-cache reaches the shield (which refuses a configuration it cannot parse, so a
+    run proves the value was carried); bad values are refused before anything runs."""
+    doc, mount = _setup(world)
+    env = world.env(COFFER_VOLUME_DIR=os.path.join(world.tmp, "vols"))
+    base = [COFFER_RUN, "--policy", "run/vol", "--service", "app"]
+    for i, mib in enumerate(["0", "1", "4096"]):
+        p = subprocess.run(base + ["--volume-cache", mib, PYTHON], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert p.returncode == 0, (mib, p.stderr)
+        assert p.stdout.count("WORD-secret-marker") == i, p.stdout
+    p = subprocess.run(base + [PYTHON], capture_output=True, text=True, timeout=60,
+                       env=dict(env, COFFER_VOLUME_CACHE="8"))
+    assert p.returncode == 0 and p.stdout.count("WORD-secret-marker") == 3, p.stderr
+    for bad in ["4097", "-1", "x", ""]:
+        p = subprocess.run(base + ["--volume-cache", bad, PYTHON], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert p.returncode == 125 and "--volume-cache" in p.stderr, (bad, p.stderr)
