@@ -1293,6 +1293,23 @@ __attribute__((destructor)) static void pre_fini(void)
 
 /* ---------------------------------------------------------------------------------------
  * Shielded operations. The lock is held; each returns a result or a negative errno. */
+/* A new placeholder: an empty memfd sealed against writes and resizes, so that what
+ * bypasses the shim (stdio's internal writes after a dup2 onto 1, an exec'd child writing to
+ * an inherited descriptor, a raw system call) fails with EPERM instead of vanishing. Locks
+ * still work on it (they need an O_RDWR descriptor, which it stays). */
+static int placeholder(bool cloexec)
+{
+        int fd = memfd_create("coffer-shield", MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0u));
+        if (fd >= 0 && REAL(fcntl)(fd, F_ADD_SEALS,
+                                   F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+                int e = errno;
+                REAL(close)(fd);
+                errno = e;
+                return -1;
+        }
+        return fd;
+}
+
 
 static int integrity(const struct pre_ofd *o, cf_status s)
 {
@@ -1363,7 +1380,7 @@ static int sh_open(const struct target *t, int flags)
                         return s.code == CF_E_CONFLICT ? -ENOTDIR : -pre_errno(s);
                 }
         }
-        int fd = memfd_create("coffer-shield", (flags & O_CLOEXEC) != 0 ? MFD_CLOEXEC : 0u);
+        int fd = placeholder((flags & O_CLOEXEC) != 0);
         struct pre_ofd *o = NULL;
         int err = fd < 0 ? -errno : 0;
         if (err == 0) {
