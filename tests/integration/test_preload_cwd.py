@@ -228,3 +228,19 @@ def test_cache_config(vol):
     for bad in (4097, -1, "64", 1.5):
         r = vol.run(["true"], config=vol.config(cache_mib=bad), check=False)
         assert r.returncode == 125 and b"coffer-shield" in r.stderr, bad
+
+
+def test_bypassing_writes_fail_loudly(vol, tmp_path):
+    # bash's builtin echo writes through stdio's internal write after dup2 onto stdout, and
+    # an exec'd cat inherits the shielded descriptor: neither passes through the shim, so the
+    # sealed placeholder refuses the bytes (EPERM) rather than letting them vanish.
+    r = vol.run(["bash", "-c", "echo LOSTMARKER > %s" % vol.path("a")], check=False)
+    assert r.returncode != 0 and b"write error: Operation not permitted" in r.stderr, r
+    (tmp_path / "src.txt").write_text("LOSTMARKER\n")
+    r = vol.run(["bash", "-c", "cat %s > %s" % (tmp_path / "src.txt", vol.path("b"))],
+                check=False)
+    assert r.returncode != 0 and b"Operation not permitted" in r.stderr, r
+    # dash's echo is a plain write: interposed, so it lands in the volume
+    vol.run(["dash", "-c", "echo KEPTMARKER > %s" % vol.path("c")])
+    assert vol.run(["cat", vol.path("c")]).stdout == b"KEPTMARKER\n"
+    vol.assert_no_plaintext(b"LOSTMARKER", b"KEPTMARKER")

@@ -1161,8 +1161,15 @@ static void load_config(void)
 {
         static struct pre_config cfg; /* static: it is large; wiped below */
         const char *v = secure_getenv(PRE_ENV_FD);
-        if (v == NULL) {
-                const char *mounts = secure_getenv(PRE_ENV_MOUNTS);
+        const char *mounts = secure_getenv(PRE_ENV_MOUNTS);
+        /* The shim sets the mount list only after it read its configuration, so a process
+         * that has it is an exec'd descendant: an inherited descriptor variable is stale
+         * (bash keeps its own copy of the environment, so the unsetenv below never reached
+         * it) and names whatever this process has at that number. It is never read. */
+        if (v == NULL || mounts != NULL) {
+                if (v != NULL) {
+                        unsetenv(PRE_ENV_FD);
+                }
                 if (mounts != NULL) {
                         load_denied(mounts);
                         adopt_pwd();
