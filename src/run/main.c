@@ -97,6 +97,7 @@ struct run_args {
         const char *cas, *cas_key, *policy, *service, *program;
         const char *cas_policy, *cas_service; /* attest cofferd instead of pinning its key */
         char pinned[CF_KEY_ID_HEX];           /* from `coffer cas attest`, when no --cas-key */
+        char attested[CF_KEY_ID_HEX];         /* --cas-policy: the key id attested at start */
         const char *volume_dir;               /* backing directories of volumes */
         const char *volume_cache;             /* --volume-cache, MiB (NULL: the shield's) */
         uint64_t volume_cache_mib;            /* its value */
@@ -487,8 +488,10 @@ static int setup_files(json_t *bundle, struct cf_buf *contents, const struct cf_
 }
 
 /* Attests cofferd on this connection against a policy file's service before anything is
- * sent; with --cas-key as well, the key id must match too. */
-static int attest_cas(struct cf_client *c, const struct run_args *a)
+ * sent; with --cas-key as well, the key id must match too. Without it, the attested key id
+ * becomes a->cas_key, so that the freshness agent's reconnections are pinned to the cofferd
+ * that was attested, not to whoever answers at the address. */
+static int attest_cas(struct cf_client *c, struct run_args *a)
 {
         CF_CLEANUP(cf_pkey_freep) struct cf_pkey *local = NULL;
         CF_CLEANUP(policy_freep) struct policy *p = NULL;
@@ -550,6 +553,10 @@ static int attest_cas(struct cf_client *c, const struct run_args *a)
                 return EXIT_SETUP;
         }
         cf_log_info("cofferd attested key_id=%s", kid);
+        if (a->cas_key == NULL) {
+                memcpy(a->attested, kid, sizeof(a->attested));
+                a->cas_key = a->attested;
+        }
         return 0;
 }
 

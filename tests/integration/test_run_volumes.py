@@ -253,3 +253,96 @@ def test_volume_cache_option(world):
         p = subprocess.run(base + ["--volume-cache", bad, PYTHON], capture_output=True,
                            text=True, env=env, timeout=60)
         assert p.returncode == 125 and "--volume-cache" in p.stderr, (bad, p.stderr)
+
+
+STEPPER = """
+import os, sys, time
+path, go = os.path.join(sys.argv[1], "log.txt"), sys.argv[2]
+with open(path, "a") as f:
+    f.write("first\\n"); f.flush(); os.fsync(f.fileno())
+    print("ready", flush=True)
+    for _ in range(300):
+        if os.path.exists(go):
+            break
+        time.sleep(0.1)
+    f.write("second\\n"); f.flush()
+    try:
+        os.fsync(f.fileno())
+        print("second: ok", flush=True)
+    except OSError as e:
+        print("second: error", e.errno, flush=True)
+"""
+
+
+def test_agent_reconnects_only_to_the_attested_cofferd(world):
+    """With --cas-policy (no key id given), the freshness agent's reconnection is pinned to
+    the key id attested at start: an impostor at the same address that says yes to
+    everything is never believed, and the program's fsync fails instead."""
+    import socket
+    import ssl
+    import threading
+    from conftest import COFFERD
+    me = world.key_id()
+    mount = os.path.join(world.tmp, "mnt", "data")
+    go = os.path.join(world.tmp, "go")
+    doc = sim_policy("run/vol", me, PYTHON, command=["python3", "-c", STEPPER, mount, go],
+                     extra_service={"volumes": [{"volume": "data", "path": mount}]})
+    doc["volumes"] = [{"name": "data", "rollback": "protected", "freshness": "strict"}]
+    world.create(doc)
+    m = hashlib.sha256(open(COFFERD, "rb").read()).hexdigest()
+    exp = world.write("exp.yaml", "name: expect/cofferd\npredecessor: null\nservices:\n"
+                      "  - name: cofferd\n    command: [cofferd]\n    attestation:\n"
+                      "      - {platform: sim, measurement: [\"%s\"]}\n"
+                      "    tolerate: [simulation]\n" % m)
+    env = world.env(COFFER_VOLUME_DIR=os.path.join(world.tmp, "vols"))
+    del env["COFFER_CAS_KEY"]
+    key, crt = os.path.join(world.tmp, "imp.key"), os.path.join(world.tmp, "imp.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-days",
+                    "1", "-subj", "/CN=impostor"], check=True, capture_output=True, timeout=30)
+    proc = subprocess.Popen([COFFER_RUN, "--cas-policy", exp, "--policy", "run/vol",
+                             "--service", "app", PYTHON], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    lsock = None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        port = world.cas.port
+        world.cas.stop()
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("127.0.0.1", port))
+        lsock.listen(4)
+        lsock.settimeout(20)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+
+        def impostor():
+            for _ in range(4):  # bounded: the agent connects at most twice per tag
+                try:
+                    conn, _ = lsock.accept()
+                except OSError:
+                    return
+                try:
+                    with ctx.wrap_socket(conn, server_side=True) as tls:
+                        tls.settimeout(5)
+                        data = tls.recv(65536)
+                        seen.append(data)
+                        if data:
+                            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                        b"Content-Length: 2\r\n\r\n{}")
+                except (OSError, ssl.SSLError):
+                    pass
+
+        t = threading.Thread(target=impostor, daemon=True)
+        t.start()
+        open(go, "w").close()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if lsock is not None:
+            lsock.close()
+    assert "second: error" in out, (out, err)
+    assert not any(seen), seen  # no request ever reached the impostor
