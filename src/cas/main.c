@@ -75,9 +75,9 @@ static const char g_usage[] =
         "On start it prints 'cofferd key id: HEX' (clients pin it with --cas-key) and\n"
         "'cofferd listening on ADDR:PORT' on standard output. SIGTERM or SIGINT stop it.\n"
         "\n"
-        "TEE: this build runs in sim mode: its own evidence is signed by a software key, and\n"
-        "with --sealing sim (the default) its data key is sealed by a key file. It protects\n"
-        "nothing against a local root.\n";
+        "TEE: with --tee sim (the default) its own evidence is signed by a software key, and\n"
+        "with --sealing sim (the default) its data key is sealed by a key file; either\n"
+        "protects nothing against a local root, and a warning says so at every start.\n";
 
 static cf_status parse_listen(const char *arg, struct cas_config *cfg)
 {
@@ -409,9 +409,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cofferd: cannot initialise cryptography or harden the process\n");
                 return 1;
         }
-        cf_log_warning("TEE: sim mode. Evidence is signed by a software key%s: this protects nothing "
-                       "against a local root. Use it for development and tests only.",
-                       cas.cfg.sealing > CAS_SEALING_SIM ? "" : " and state is sealed by a key file");
         cas.started_at = (int64_t)time(NULL);
         {
                 char err[256] = "";
@@ -420,6 +417,18 @@ int main(int argc, char **argv)
                                            sizeof(err)))) {
                         return usage_error("--tee", err);
                 }
+        }
+        if (cas.tee.kind == PROVIDER_SIM || cas.cfg.sealing <= CAS_SEALING_SIM) {
+                cf_log_warning("TEE: sim mode. %s%s: this protects nothing against a local root. "
+                               "Use it for development and tests only.",
+                               cas.tee.kind == PROVIDER_SIM
+                                   ? "cofferd's evidence is signed by a software key"
+                                   : "",
+                               cas.cfg.sealing > CAS_SEALING_SIM
+                                   ? ""
+                                   : (cas.tee.kind == PROVIDER_SIM
+                                          ? " and its state is sealed by a key file"
+                                          : "cofferd's state is sealed by a key file"));
         }
         if (init) {
                 return run_init(&cas, recovery_files, n_recovery, threshold);

