@@ -19,6 +19,9 @@ def test_cofferd_self_evidence_comes_from_the_tee(world):
         world.cas.start()
         status, body = world.get("/v1/version")
         assert json.loads(body)["tee"] == "tdx"
+        # the start warning names only what is still sim: the sealing key file
+        log = world.cas.logs()
+        assert "sealed by a key file" in log and "signed by a software key" not in log, log
         p = world.coffer("--json", "cas", "attest", "--expect-key", world.cas.key_id,
                          check=False)
         out = json.loads(p.stdout)
