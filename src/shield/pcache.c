@@ -27,8 +27,13 @@ struct pc_slot {
         bool ref;              /* CLOCK bit */
 };
 
+/* Slots fill from the start of the mapping, so huge pages turn ~500 page faults (costly in
+ * a virtual machine: 30% of a random-read run) into one. */
+#define PC_HUGE ((size_t)2 << 20)
+
 struct sh_pcache {
-        uint8_t *data; /* n chunks */
+        uint8_t *data; /* n chunks, PC_HUGE aligned */
+        uint8_t *map;  /* the mapping (data rounded down to PC_HUGE) */
         size_t map_len;
         struct pc_slot *slot; /* n + 1; [0] unused */
         uint32_t *bucket;     /* nb heads */
@@ -226,7 +231,7 @@ static void pcache_destroy(struct shield_volume *v)
                 }
         }
         cf_wipe(pc->data, (size_t)pc->fresh * SHIELD_CHUNK_SIZE);
-        munmap(pc->data, pc->map_len);
+        munmap(pc->map, pc->map_len);
         free(pc->slot);
         free(pc->bucket);
         free(pc);
@@ -249,22 +254,25 @@ static CF_FN pcache_create(uint32_t n, struct sh_pcache **ret)
         }
         pc->n = n;
         pc->nb = nb;
-        pc->map_len = (size_t)n * SHIELD_CHUNK_SIZE;
+        pc->map_len = (size_t)n * SHIELD_CHUNK_SIZE + PC_HUGE;
         pc->slot = calloc((size_t)n + 1, sizeof(*pc->slot));
         pc->bucket = calloc(nb, sizeof(*pc->bucket));
-        pc->data = mmap(NULL, pc->map_len, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (pc->slot == NULL || pc->bucket == NULL || pc->data == MAP_FAILED) {
-                if (pc->data != MAP_FAILED) {
-                        munmap(pc->data, pc->map_len);
+        pc->map = mmap(NULL, pc->map_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (pc->slot == NULL || pc->bucket == NULL || pc->map == MAP_FAILED) {
+                if (pc->map != MAP_FAILED) {
+                        munmap(pc->map, pc->map_len);
                 }
                 free(pc->slot);
                 free(pc->bucket);
                 free(pc);
                 return cf_fail(CF_E_NOMEM);
         }
-        /* Best effort: a kernel without MADV_DONTDUMP still has cofferd's RLIMIT_CORE 0. */
-        (void)madvise(pc->data, pc->map_len, MADV_DONTDUMP);
+        pc->data = pc->map + (PC_HUGE - (uintptr_t)pc->map % PC_HUGE) % PC_HUGE;
+        /* Both best effort: without MADV_DONTDUMP the process still runs with core dumps
+         * off (coffer-run), and without huge pages the cache is only slower to fill. */
+        (void)madvise(pc->map, pc->map_len, MADV_DONTDUMP);
+        (void)madvise(pc->data, (size_t)n * SHIELD_CHUNK_SIZE, MADV_HUGEPAGE);
         *ret = pc;
         return CF_OK;
 }
