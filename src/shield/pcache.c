@@ -42,8 +42,8 @@ struct sh_pcache {
 
 static uint32_t bucket_of(const struct sh_pcache *pc, const struct sh_inode *ino, uint64_t chunk)
 {
-        uint64_t h = ((uint64_t)(uintptr_t)ino >> 4) * 0x9e3779b97f4a7c15u ^
-                     chunk * 0xc2b2ae3d27d4eb4fu;
+        uint64_t h =
+            ((uint64_t)(uintptr_t)ino >> 4) * 0x9e3779b97f4a7c15u ^ chunk * 0xc2b2ae3d27d4eb4fu;
 
         return (uint32_t)(h >> 32) & (pc->nb - 1);
 }

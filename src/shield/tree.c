@@ -26,6 +26,13 @@
 #include "shield/shield_internal.h"
 
 #define NODE_DOMAIN "coffer-shield-node-v1"
+/* A run splits between two threads from this many whole chunks on: below it the hand-over
+ * costs more than half the decryption saves. */
+#define PAR_MIN_CHUNKS 16u
+/* Reads of this size or more do not fill the plaintext cache (they still use it): a file
+ * streamed through a large buffer would only evict what small reads keep coming back to,
+ * at the cost of a copy per chunk. */
+#define PC_STREAM_BYTES ((size_t)64 << 10)
 
 struct sh_node {
         uint64_t index;
@@ -41,6 +48,7 @@ struct sh_state {
         void *hd; /* data backing file */
         void *ht; /* tree backing file */
         EVP_CIPHER_CTX *enc, *dec;
+        EVP_CIPHER_CTX *dec2; /* the worker thread's (par.c); NULL: no parallel decryption */
         struct sh_node *nodes[SHIELD_CACHE_NODES];
         uint32_t n_nodes, hand;
         int32_t buckets[SH_BUCKETS];
@@ -455,6 +463,45 @@ static CF_FN read_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t 
         return CF_OK;
 }
 
+/* Chunks [first, end) of a run, decrypted by the worker thread (par.c) into dst while the
+ * caller decrypts the rest; only whole chunks, all inside the caller's buffer. */
+struct par_part {
+        const struct sh_inode *ino;
+        EVP_CIPHER_CTX *dec; /* the state's second context: EVP contexts are not shared */
+        const struct sh_node *leaf;
+        const uint8_t *io; /* the run's ciphertext, starting at chunk io_first */
+        uint64_t io_first, first, end;
+        uint8_t *dst;
+        cf_status st;
+};
+
+static void decrypt_part(void *arg)
+{
+        struct par_part *h = arg;
+
+        h->st = CF_OK;
+        for (uint64_t c = h->first; c < h->end && cf_ok(h->st); c++) {
+                h->st = chunk_decrypt(h->ino, h->dec, c, &h->leaf->e[c & (SH_FANOUT - 1)],
+                                      h->io + (size_t)(c - h->io_first) * SHIELD_CHUNK_SIZE,
+                                      h->dst + (size_t)(c - h->first) * SHIELD_CHUNK_SIZE);
+        }
+}
+
+/* The worker's decryption context: a copy of the state's (same key), made on first use. */
+static EVP_CIPHER_CTX *par_ctx(struct sh_state *s)
+{
+        if (s->dec2 == NULL) {
+                EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+
+                if (c == NULL || EVP_CIPHER_CTX_copy(c, s->dec) != 1) {
+                        EVP_CIPHER_CTX_free(c);
+                        return NULL;
+                }
+                s->dec2 = c;
+        }
+        return s->dec2;
+}
+
 static CF_FN io_buffer(struct sh_state *s)
 {
         if (s->io == NULL) {
@@ -471,13 +518,16 @@ static CF_FN io_buffer(struct sh_state *s)
  * of dst it filled (at least one chunk's worth). */
 static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t first, uint64_t last,
                       size_t skip, size_t len, uint8_t *dst, uint8_t tmp[SHIELD_CHUNK_SIZE],
-                      size_t *ret_n)
+                      bool keep, size_t *ret_n)
 {
         struct sh_state *s = ino->state;
         struct sh_node *leaf;
         const struct sh_entry *e0;
         uint64_t end = first + 1, leaf_end = ((first >> SH_FANOUT_SHIFT) + 1) << SH_FANOUT_SHIFT;
         size_t got = 0, done = 0;
+        struct par_part h;
+        cf_status st = CF_OK;
+        bool par;
 
         TRY(load_node(v, ino, 0, first >> SH_FANOUT_SHIFT, &leaf));
         e0 = &leaf->e[first & (SH_FANOUT - 1)];
@@ -493,7 +543,7 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
                         TRY(chunk_open(v, ino, s->hd, s->dec, first, e0, tmp));
                         memcpy(dst, tmp + skip, n);
                 }
-                if (e0->flags & SH_ENTRY_F_PRESENT) {
+                if (keep && (e0->flags & SH_ENTRY_F_PRESENT)) {
                         sh_pc_put(v, ino, first, plain);
                 }
                 *ret_n = n;
@@ -511,23 +561,54 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         TRY(v->ops->pread(v->st, s->hd, s->io, (size_t)(end - first) * SHIELD_CHUNK_SIZE,
                           sh_chunk_offset(first, entry_slot(e0)), &got));
         ENSURE(got == (size_t)(end - first) * SHIELD_CHUNK_SIZE, CF_E_TRUNCATED);
-        for (uint64_t c = first; c < end && done < len; c++) {
+        /* The worker takes the second half of the whole chunks that land in dst. */
+        h.ino = ino;
+        h.leaf = leaf;
+        h.io = s->io;
+        h.io_first = first;
+        h.end = first + (skip + len) / SHIELD_CHUNK_SIZE; /* past the last whole chunk */
+        if (h.end > end) {
+                h.end = end;
+        }
+        h.first = first + (h.end - first) / 2;
+        h.dst = dst + (size_t)(h.first - first) * SHIELD_CHUNK_SIZE - skip;
+        par = h.end - h.first >= PAR_MIN_CHUNKS && h.first > first &&
+              (h.dec = par_ctx(s)) != NULL && sh_par_post(decrypt_part, &h);
+        for (uint64_t c = first; c < end && done < len && cf_ok(st); c++) {
                 const uint8_t *ct = s->io + (size_t)(c - first) * SHIELD_CHUNK_SIZE;
                 const struct sh_entry *e = &leaf->e[c & (SH_FANOUT - 1)];
                 size_t in = c == first ? skip : 0;
                 size_t n =
                     SHIELD_CHUNK_SIZE - in < len - done ? SHIELD_CHUNK_SIZE - in : len - done;
 
-                if (in == 0 && n == SHIELD_CHUNK_SIZE) {
-                        TRY(chunk_decrypt(ino, s->dec, c, e, ct, dst + done));
-                        sh_pc_put(v, ino, c, dst + done);
+                if (par && c >= h.first && c < h.end) {
+                        /* the worker's */
+                } else if (in == 0 && n == SHIELD_CHUNK_SIZE) {
+                        st = chunk_decrypt(ino, s->dec, c, e, ct, dst + done);
+                        if (cf_ok(st) && keep) {
+                                sh_pc_put(v, ino, c, dst + done);
+                        }
                 } else {
-                        TRY(chunk_decrypt(ino, s->dec, c, e, ct, tmp));
-                        sh_pc_put(v, ino, c, tmp);
-                        memcpy(dst + done, tmp + in, n);
+                        st = chunk_decrypt(ino, s->dec, c, e, ct, tmp);
+                        if (cf_ok(st)) {
+                                if (keep) {
+                                        sh_pc_put(v, ino, c, tmp);
+                                }
+                                memcpy(dst + done, tmp + in, n);
+                        }
                 }
                 done += n;
         }
+        if (par) {
+                sh_par_wait(); /* before anything returns: the worker writes into dst */
+                if (cf_ok(st)) {
+                        st = h.st;
+                }
+                for (uint64_t c = h.first; c < h.end && cf_ok(st) && keep; c++) {
+                        sh_pc_put(v, ino, c, h.dst + (size_t)(c - h.first) * SHIELD_CHUNK_SIZE);
+                }
+        }
+        TRY(st);
         *ret_n = done;
         return CF_OK;
 }
@@ -689,7 +770,7 @@ CF_FN sh_file_read(struct shield_volume *v, struct sh_inode *ino, uint8_t *buf, 
                                 run_last++;
                         }
                         s = read_run(v, ino, chunk, run_last, in, want - done, buf + done, tmp,
-                                     &n);
+                                     want < PC_STREAM_BYTES, &n);
                 }
                 if (!cf_ok(s)) {
                         cf_wipe(buf, size);
@@ -897,6 +978,7 @@ static void state_free(struct shield_volume *v, struct sh_state *s)
         v->ops->close(v->st, s->ht);
         EVP_CIPHER_CTX_free(s->enc); /* frees clear the key schedules */
         EVP_CIPHER_CTX_free(s->dec);
+        EVP_CIPHER_CTX_free(s->dec2);
         free(s);
 }
 

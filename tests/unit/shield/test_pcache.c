@@ -169,9 +169,8 @@ static void test_model(void **state)
                                 continue;
                         }
                         assert_int_equal(code(get(x.v, names[f], buf, len, off, &n)), 0);
-                        assert_int_equal(n, off >= size[f] ? 0 : (size[f] - off < len
-                                                                          ? size[f] - off
-                                                                          : len));
+                        assert_int_equal(
+                            n, off >= size[f] ? 0 : (size[f] - off < len ? size[f] - off : len));
                         assert_memory_equal(buf, model[f] + off, n);
                 } else if (kind == 8 && size[f] > 0) {
                         struct shield_file *h;
