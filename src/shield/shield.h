@@ -13,8 +13,9 @@
  *
  * Durability: writes become part of the durable, tagged state only at
  * shield_volume_commit (a record appended to the volume journal). After a crash the volume
- * opens at the last committed state (a read-write open replays the journal); writes made
- * after it are lost as a whole (never half-applied).
+ * opens at the last committed state (a read-write open replays the journal into the backing
+ * files, a read-only one into memory); writes made after it are lost as a whole (never
+ * half-applied).
  *
  * Thread-safety: every function taking a volume or a file handle locks the volume's mutex,
  * so handles of one volume may be used from several threads. One volume must not be opened
@@ -39,8 +40,8 @@
 #define SHIELD_CACHE_NODES      1024u /* cached tree nodes per open file (3 MiB at most) */
 #define SHIELD_CACHE_DEFAULT    ((size_t)64 << 20) /* plaintext cache of a shielded mount */
 #define SHIELD_CACHE_MAX        ((size_t)4 << 30)  /* largest plaintext cache per volume */
-#define SHIELD_IO_MAX           ((size_t)1 << 30) /* bytes in one pread/pwrite call */
-#define SHIELD_STORAGE_NAME_MAX 64u               /* backing names ("manifest", ids) */
+#define SHIELD_IO_MAX           ((size_t)1 << 30)  /* bytes in one pread/pwrite call */
+#define SHIELD_STORAGE_NAME_MAX 64u                /* backing names ("manifest", ids) */
 
 /* ---------------------------------------------------------------------------------------
  * Storage: a flat directory of named byte files. Everything it returns is untrusted.
@@ -125,7 +126,8 @@ struct shield_file;
 #define SHIELD_OPEN_ACCEPT_ANY_TAG                                                                 \
         2u                    /* skip the rollback check (reinitialisable volumes,                 \
                                * offline tools); never for protected volumes */
-#define SHIELD_OPEN_RDONLY 4u /* no writes, no recovery clean-up (offline tools) */
+#define SHIELD_OPEN_RDONLY 4u /* no writes at all (offline tools): no clean-up, journal in memory  \
+                               */
 /* Batched freshness (shield_volume_open_ex): also accept a manifest whose authenticated
  * generation is above min_generation, the newest generation cofferd has recorded. Only the
  * key holder can write such a manifest, and cofferd hears of every generation at most one

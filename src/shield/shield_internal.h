@@ -102,6 +102,7 @@ uint64_t sh_data_extent(uint64_t size);
 CF_FN sh_path_check(struct cf_slice path);
 
 struct sh_state;
+struct sh_overlay;
 
 /* One file or directory of the volume (an "inode"). */
 struct sh_inode {
@@ -166,6 +167,8 @@ struct shield_volume {
         bool ckpt_all;      /* every file must be synced at the next checkpoint (replayed) */
         struct cf_buf rec;  /* manifest record of the current state (copied at checkpoint) */
         struct sh_pcache *pc; /* plaintext chunk cache (pcache.c), NULL when off */
+        struct sh_overlay *overlay; /* a read-only open's replayed journal (storage_overlay.h):
+                                     * v->ops/v->st read through it; owned; else NULL */
 };
 
 struct shield_file {

@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "crypto/crypto.h"
 #include "shield/shield_internal.h"
+#include "shield/storage_overlay.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -426,6 +427,19 @@ static bool id_named(const struct sh_manifest *m, const uint8_t id[SH_ID_SIZE])
         return false;
 }
 
+static CF_FN trim_data(struct shield_volume *v, struct sh_inode *ino);
+
+static struct sh_inode *inode_of_id(const struct sh_manifest *m, const uint8_t id[SH_ID_SIZE])
+{
+        for (size_t i = 0; i < m->n; i++) {
+                if (m->ino[i]->type == SHIELD_TYPE_FILE &&
+                    memcmp(m->ino[i]->id, id, SH_ID_SIZE) == 0) {
+                        return m->ino[i];
+                }
+        }
+        return NULL;
+}
+
 /* Writes one record's payload entries to their backing files: only for files the opened
  * state names. A backing file missing is created for a file the base slot does not name
  * (created since the checkpoint: its directory entry may be lost in a crash); for other
@@ -467,6 +481,35 @@ static CF_FN replay_payload(struct shield_volume *v, struct cf_slice payload,
                 s = v->ops->pwrite(v->st, h, bytes.ptr, bytes.size, off);
                 v->ops->close(v->st, h);
                 TRY(s);
+                if (v->overlay != NULL) {
+                        /* The commit also set the data file's size (commit_apply), which a
+                         * read-write open's recover() sets again; the overlay must too. */
+                        TRY(trim_data(v, inode_of_id(&v->m, id)));
+                }
+        }
+        return CF_OK;
+}
+
+/* A read-only open of a state the journal carries: the records' payloads are replayed
+ * into an in-memory overlay of the storage (storage_overlay.h), which the volume then
+ * reads through for its whole life, so the committed state reads back after a machine
+ * crash while nothing is written to the backing storage. */
+static CF_FN replay_rdonly(struct shield_volume *v, const struct sh_manifest *base,
+                           const struct chain *ch, size_t j, struct cf_slice journal)
+{
+        struct sh_overlay *o = NULL;
+
+        TRY(sh_overlay_new(v->ops, v->st, SH_OVERLAY_MAX, &o));
+        v->ops = &sh_overlay_ops;
+        v->st = o;
+        v->overlay = o; /* freed by volume_free, even if the replay fails */
+        for (size_t i = 0; i < j; i++) {
+                struct cf_cursor c = cf_cursor_make(journal);
+                struct cf_slice payload;
+
+                TRY(cf_cursor_skip(&c, ch->r[i].off + ch->r[i].mlen));
+                TRY(cf_cursor_take(&c, ch->r[i].plen, &payload));
+                TRY(replay_payload(v, payload, base));
         }
         return CF_OK;
 }
@@ -513,7 +556,7 @@ static CF_FN take_state(struct shield_volume *v, struct slot_rec *r, int slot,
                 v->jofs = x->off + x->mlen + x->plen;
         }
         if (v->flags & SHIELD_OPEN_RDONLY) {
-                return CF_OK;
+                return j == 0 ? CF_OK : replay_rdonly(v, &r->m, ch, j, journal);
         }
         for (size_t i = 0; i < j; i++) {
                 struct cf_cursor c = cf_cursor_make(journal);
@@ -851,6 +894,7 @@ static void volume_free(struct shield_volume *v)
         if (v->jh != NULL) {
                 v->ops->close(v->st, v->jh);
         }
+        sh_overlay_free(v->overlay); /* after every handle through it is closed */
         cf_buf_done(&v->jpay);
         cf_buf_done(&v->rec);
         cf_wipe(v->key, sizeof(v->key));
