@@ -19,12 +19,10 @@
 static struct {
         pthread_mutex_t mu;
         pthread_cond_t go, done;
-        pid_t pid;   /* the process whose worker runs; 0: none */
-        bool failed; /* could not start one in this process: never try again */
-        bool busy;   /* a job is posted or running */
-        bool posted; /* the worker has not taken it yet */
-        void (*fn)(void *);
-        void *arg;
+        pid_t pid;              /* the process whose worker runs; 0: none */
+        bool failed;            /* could not start one in this process: never try again */
+        struct sh_par_job *job; /* posted or running; NULL: the worker is idle */
+        bool posted;            /* the worker has not taken it yet */
 } g_par = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static void *worker(void *unused)
@@ -35,12 +33,17 @@ static void *worker(void *unused)
                 while (!g_par.posted) {
                         cf_assert(pthread_cond_wait(&g_par.go, &g_par.mu) == 0);
                 }
+                struct sh_par_job *j = g_par.job;
+
                 g_par.posted = false;
                 cf_assert(pthread_mutex_unlock(&g_par.mu) == 0);
-                g_par.fn(g_par.arg);
+                j->fn(j->arg);
                 cf_assert(pthread_mutex_lock(&g_par.mu) == 0);
-                g_par.busy = false;
-                cf_assert(pthread_cond_signal(&g_par.done) == 0);
+                j->finished = true;
+                g_par.job = NULL;
+                /* Each poster waits for its own job's flag, not for an idle worker: the
+                 * worker may already run the next thread's job when a poster wakes. */
+                cf_assert(pthread_cond_broadcast(&g_par.done) == 0);
         }
         return NULL;
 }
@@ -78,7 +81,7 @@ static bool start(pid_t me)
         return true;
 }
 
-bool sh_par_post(void (*fn)(void *), void *arg)
+bool sh_par_post(struct sh_par_job *job)
 {
         pid_t me = getpid();
         bool posted = false;
@@ -94,16 +97,15 @@ bool sh_par_post(void (*fn)(void *), void *arg)
                 g_par.done = cv;
                 g_par.pid = 0;
                 g_par.failed = false;
-                g_par.busy = false;
+                g_par.job = NULL;
                 g_par.posted = false;
         }
         if (pthread_mutex_trylock(&g_par.mu) != 0) {
                 return false;
         }
-        if (!g_par.busy && start(me)) {
-                g_par.fn = fn;
-                g_par.arg = arg;
-                g_par.busy = true;
+        if (g_par.job == NULL && start(me)) {
+                job->finished = false;
+                g_par.job = job;
                 g_par.posted = true;
                 cf_assert(pthread_cond_signal(&g_par.go) == 0);
                 posted = true;
@@ -112,10 +114,10 @@ bool sh_par_post(void (*fn)(void *), void *arg)
         return posted;
 }
 
-void sh_par_wait(void)
+void sh_par_wait(struct sh_par_job *job)
 {
         cf_assert(pthread_mutex_lock(&g_par.mu) == 0);
-        while (g_par.busy) {
+        while (!job->finished) {
                 cf_assert(pthread_cond_wait(&g_par.done, &g_par.mu) == 0);
         }
         cf_assert(pthread_mutex_unlock(&g_par.mu) == 0);

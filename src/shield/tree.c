@@ -473,6 +473,7 @@ struct par_part {
         uint64_t io_first, first, end;
         uint8_t *dst;
         cf_status st;
+        struct sh_par_job job;
 };
 
 static void decrypt_part(void *arg)
@@ -572,8 +573,10 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         }
         h.first = first + (h.end - first) / 2;
         h.dst = dst + (size_t)(h.first - first) * SHIELD_CHUNK_SIZE - skip;
+        h.job.fn = decrypt_part;
+        h.job.arg = &h;
         par = h.end - h.first >= PAR_MIN_CHUNKS && h.first > first &&
-              (h.dec = par_ctx(s)) != NULL && sh_par_post(decrypt_part, &h);
+              (h.dec = par_ctx(s)) != NULL && sh_par_post(&h.job);
         for (uint64_t c = first; c < end && done < len && cf_ok(st); c++) {
                 const uint8_t *ct = s->io + (size_t)(c - first) * SHIELD_CHUNK_SIZE;
                 const struct sh_entry *e = &leaf->e[c & (SH_FANOUT - 1)];
@@ -600,7 +603,7 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
                 done += n;
         }
         if (par) {
-                sh_par_wait(); /* before anything returns: the worker writes into dst */
+                sh_par_wait(&h.job); /* before anything returns: the worker writes into dst */
                 if (cf_ok(st)) {
                         st = h.st;
                 }
