@@ -543,7 +543,8 @@ cf_status cas_anchor_tpm_check(struct cas_anchor *a, uint64_t store_version, cha
 
 cf_status cas_anchor_tpm_write(struct cas_anchor *a, uint64_t version)
 {
-        char err[512] = "";
+        /* Room for the record path plus the longest message around it. */
+        char err[sizeof(a->path) + 256] = "";
         cf_status s;
 
         ENSURE(a->tpm != NULL && a->record_key != NULL, CF_E_INTERNAL);

@@ -72,7 +72,9 @@ static void record(struct ectx *e, const char *name, bool ok, const char *expect
 /* One check of the current rule, named "rule[i].<key>". */
 static void add(struct ectx *e, const char *key, bool ok, const char *expected, const char *actual)
 {
-        char name[CHECK_NAME_SIZE];
+        /* The prefix with the widest index, plus a key built in a CHECK_NAME_SIZE buffer:
+         * the name is never truncated. */
+        char name[sizeof("rule[18446744073709551615].") + CHECK_NAME_SIZE];
 
         snprintf(name, sizeof(name), "rule[%zu].%s", e->rule, key);
         record(e, name, ok, expected, actual);

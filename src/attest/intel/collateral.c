@@ -230,7 +230,7 @@ enum level_kind { LEVEL_SGX_V2, LEVEL_SGX_V3, LEVEL_TDX_V3, LEVEL_ISVSVN };
 
 static CF_FN parse_components(const json_t *arr, uint8_t out[16])
 {
-        int64_t v;
+        int64_t v = 0;
 
         ENSURE(json_is_array(arr) && json_array_size(arr) == 16, CF_E_SCHEMA);
         for (size_t i = 0; i < 16; i++) {
@@ -242,7 +242,7 @@ static CF_FN parse_components(const json_t *arr, uint8_t out[16])
 
 static CF_FN parse_level_tcb(const json_t *tcb, enum level_kind kind, struct intel_level *l)
 {
-        int64_t v;
+        int64_t v = 0;
         char key[24];
 
         ENSURE(json_is_object(tcb), CF_E_SCHEMA);
@@ -351,7 +351,7 @@ static CF_FN parse_module_ids(const json_t *arr, struct intel_tcb_info *t)
 
 static CF_FN parse_tcb_info(const json_t *d, struct intel_tcb_info *t)
 {
-        int64_t v;
+        int64_t v = 0;
         const json_t *mod;
         enum level_kind kind;
 

@@ -309,7 +309,7 @@ static CF_FN der_any(struct cf_cursor *c, uint8_t *ret_tag, struct cf_cursor *re
 
 static CF_FN der_tlv(struct cf_cursor *c, uint8_t want, struct cf_cursor *ret)
 {
-        uint8_t tag;
+        uint8_t tag = 0;
         struct cf_cursor v;
 
         TRY(der_any(c, &tag, &v));

@@ -339,7 +339,7 @@ static CF_FN ext_content(X509 *x, const char *oid, struct cf_slice *ret, bool *f
 
 static CF_FN ext_uint(X509 *x, const char *oid, bool *has, uint8_t *ret)
 {
-        struct cf_slice s;
+        struct cf_slice s = {0};
 
         TRY(ext_content(x, oid, &s, has));
         if (*has) {
