@@ -213,18 +213,6 @@ void sh_pc_drop(struct shield_volume *v, struct sh_inode *ino, uint64_t from, ui
 void sh_pc_forget(struct shield_volume *v, struct sh_inode *ino);
 /* Wipes and frees the whole cache (volume close). */
 void sh_pc_free(struct shield_volume *v);
-/* par.c: one worker thread per process for large reads. sh_par_post hands job->fn(job->arg)
- * to it and returns true, or returns false when the worker is busy or cannot be started
- * (the caller then does the work itself). After a true, the caller must call sh_par_wait
- * on the same job before the job, arg or anything fn touches goes out of scope. fn must not
- * call into libc's file API. */
-struct sh_par_job {
-        void (*fn)(void *);
-        void *arg;
-        bool finished; /* set by the worker, under par.c's lock */
-};
-bool sh_par_post(struct sh_par_job *job);
-void sh_par_wait(struct sh_par_job *job);
 /* Backing file names: 32 hex digits of the id + ".d" (data) or ".t" (tree). */
 void sh_backing_name(const uint8_t id[SH_ID_SIZE], char kind, char out[SH_ID_SIZE * 2 + 3]);
 /* Checks one file from the backing storage (see shield_volume_verify); returns the number

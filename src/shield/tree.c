@@ -26,9 +26,6 @@
 #include "shield/shield_internal.h"
 
 #define NODE_DOMAIN "coffer-shield-node-v1"
-/* A run splits between two threads from this many whole chunks on: below it the hand-over
- * costs more than half the decryption saves. */
-#define PAR_MIN_CHUNKS 16u
 /* Reads of this size or more do not fill the plaintext cache (they still use it): a file
  * streamed through a large buffer would only evict what small reads keep coming back to,
  * at the cost of a copy per chunk. */
@@ -48,7 +45,6 @@ struct sh_state {
         void *hd; /* data backing file */
         void *ht; /* tree backing file */
         EVP_CIPHER_CTX *enc, *dec;
-        EVP_CIPHER_CTX *dec2; /* the worker thread's (par.c); NULL: no parallel decryption */
         struct sh_node *nodes[SHIELD_CACHE_NODES];
         uint32_t n_nodes, hand;
         int32_t buckets[SH_BUCKETS];
@@ -463,46 +459,6 @@ static CF_FN read_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t 
         return CF_OK;
 }
 
-/* Chunks [first, end) of a run, decrypted by the worker thread (par.c) into dst while the
- * caller decrypts the rest; only whole chunks, all inside the caller's buffer. */
-struct par_part {
-        const struct sh_inode *ino;
-        EVP_CIPHER_CTX *dec; /* the state's second context: EVP contexts are not shared */
-        const struct sh_node *leaf;
-        const uint8_t *io; /* the run's ciphertext, starting at chunk io_first */
-        uint64_t io_first, first, end;
-        uint8_t *dst;
-        cf_status st;
-        struct sh_par_job job;
-};
-
-static void decrypt_part(void *arg)
-{
-        struct par_part *h = arg;
-
-        h->st = CF_OK;
-        for (uint64_t c = h->first; c < h->end && cf_ok(h->st); c++) {
-                h->st = chunk_decrypt(h->ino, h->dec, c, &h->leaf->e[c & (SH_FANOUT - 1)],
-                                      h->io + (size_t)(c - h->io_first) * SHIELD_CHUNK_SIZE,
-                                      h->dst + (size_t)(c - h->first) * SHIELD_CHUNK_SIZE);
-        }
-}
-
-/* The worker's decryption context: a copy of the state's (same key), made on first use. */
-static EVP_CIPHER_CTX *par_ctx(struct sh_state *s)
-{
-        if (s->dec2 == NULL) {
-                EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-
-                if (c == NULL || EVP_CIPHER_CTX_copy(c, s->dec) != 1) {
-                        EVP_CIPHER_CTX_free(c);
-                        return NULL;
-                }
-                s->dec2 = c;
-        }
-        return s->dec2;
-}
-
 static CF_FN io_buffer(struct sh_state *s)
 {
         if (s->io == NULL) {
@@ -526,9 +482,7 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         const struct sh_entry *e0;
         uint64_t end = first + 1, leaf_end = ((first >> SH_FANOUT_SHIFT) + 1) << SH_FANOUT_SHIFT;
         size_t got = 0, done = 0;
-        struct par_part h;
         cf_status st = CF_OK;
-        bool par;
 
         TRY(load_node(v, ino, 0, first >> SH_FANOUT_SHIFT, &leaf));
         e0 = &leaf->e[first & (SH_FANOUT - 1)];
@@ -562,21 +516,6 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         TRY(v->ops->pread(v->st, s->hd, s->io, (size_t)(end - first) * SHIELD_CHUNK_SIZE,
                           sh_chunk_offset(first, entry_slot(e0)), &got));
         ENSURE(got == (size_t)(end - first) * SHIELD_CHUNK_SIZE, CF_E_TRUNCATED);
-        /* The worker takes the second half of the whole chunks that land in dst. */
-        h.ino = ino;
-        h.leaf = leaf;
-        h.io = s->io;
-        h.io_first = first;
-        h.end = first + (skip + len) / SHIELD_CHUNK_SIZE; /* past the last whole chunk */
-        if (h.end > end) {
-                h.end = end;
-        }
-        h.first = first + (h.end - first) / 2;
-        h.dst = dst + (size_t)(h.first - first) * SHIELD_CHUNK_SIZE - skip;
-        h.job.fn = decrypt_part;
-        h.job.arg = &h;
-        par = h.end - h.first >= PAR_MIN_CHUNKS && h.first > first &&
-              (h.dec = par_ctx(s)) != NULL && sh_par_post(&h.job);
         for (uint64_t c = first; c < end && done < len && cf_ok(st); c++) {
                 const uint8_t *ct = s->io + (size_t)(c - first) * SHIELD_CHUNK_SIZE;
                 const struct sh_entry *e = &leaf->e[c & (SH_FANOUT - 1)];
@@ -584,9 +523,7 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
                 size_t n =
                     SHIELD_CHUNK_SIZE - in < len - done ? SHIELD_CHUNK_SIZE - in : len - done;
 
-                if (par && c >= h.first && c < h.end) {
-                        /* the worker's */
-                } else if (in == 0 && n == SHIELD_CHUNK_SIZE) {
+                if (in == 0 && n == SHIELD_CHUNK_SIZE) {
                         st = chunk_decrypt(ino, s->dec, c, e, ct, dst + done);
                         if (cf_ok(st) && keep) {
                                 sh_pc_put(v, ino, c, dst + done);
@@ -601,15 +538,6 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
                         }
                 }
                 done += n;
-        }
-        if (par) {
-                sh_par_wait(&h.job); /* before anything returns: the worker writes into dst */
-                if (cf_ok(st)) {
-                        st = h.st;
-                }
-                for (uint64_t c = h.first; c < h.end && cf_ok(st) && keep; c++) {
-                        sh_pc_put(v, ino, c, h.dst + (size_t)(c - h.first) * SHIELD_CHUNK_SIZE);
-                }
         }
         TRY(st);
         *ret_n = done;
@@ -981,7 +909,6 @@ static void state_free(struct shield_volume *v, struct sh_state *s)
         v->ops->close(v->st, s->ht);
         EVP_CIPHER_CTX_free(s->enc); /* frees clear the key schedules */
         EVP_CIPHER_CTX_free(s->dec);
-        EVP_CIPHER_CTX_free(s->dec2);
         free(s);
 }
 

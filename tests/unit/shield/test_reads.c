@@ -1,8 +1,7 @@
-/* Unit tests of large reads split between the caller and the worker thread (par.c, tree.c
- * read_run): every offset and length class reads back exactly what was written, a chunk that
- * fails authentication in the worker's half fails the whole read with nothing returned, and
- * several threads reading several volumes at once (the worker busy for all but one) agree
- * with the single-threaded result. */
+/* Unit tests of large reads (tree.c read_run: one pread per run of chunks contiguous on disk,
+ * verified chunk by chunk): every offset and length class reads back exactly what was
+ * written, a chunk that fails authentication in the middle of a run fails the whole read with
+ * nothing returned, and several threads reading several volumes at once agree with the data. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,8 +94,8 @@ static void test_offsets(void **state)
         vol_done(&x);
 }
 
-/* Tampers chunk 40 (in the worker's half of a 64-chunk run read from 0). */
-static void test_worker_half_fails_closed(void **state)
+/* Tampers chunk 40, in the middle of a 64-chunk run read from 0. */
+static void test_tampered_chunk_fails_closed(void **state)
 {
         static uint8_t buf[64 * CH];
         char name[SH_ID_SIZE * 2 + 3];
@@ -116,7 +115,7 @@ static void test_worker_half_fails_closed(void **state)
         memset(buf, 0xee, sizeof(buf));
         assert_int_equal(code(read_at(x.v, buf, sizeof(buf), 0, &n)), CF_E_MAC_INVALID);
         for (size_t i = 0; i < sizeof(buf); i++) {
-                assert_int_equal(buf[i], 0); /* wiped: not even the caller's good half */
+                assert_int_equal(buf[i], 0); /* wiped: not even the chunks before it */
         }
         assert_int_equal(code(read_at(x.v, buf, 30 * CH, 0, &n)), 0); /* before it: fine */
         assert_memory_equal(buf, g_data, 30 * CH);
@@ -171,7 +170,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_offsets),
-            cmocka_unit_test(test_worker_half_fails_closed),
+            cmocka_unit_test(test_tampered_chunk_fails_closed),
             cmocka_unit_test(test_concurrent_volumes),
         };
 
