@@ -103,6 +103,7 @@ CF_FN sh_path_check(struct cf_slice path);
 
 struct sh_state;
 struct sh_overlay;
+struct sh_nonce_pool;
 
 /* One file or directory of the volume (an "inode"). */
 struct sh_inode {
@@ -160,15 +161,17 @@ struct shield_volume {
         shield_prepare_fn prepare;
         void *prepare_ctx;
         /* The volume journal (docs/formats/volume.md "Journal"). */
-        void *jh;           /* journal backing file, opened on first use */
-        uint64_t jofs;      /* end of the last record of the current chain (next append) */
-        struct cf_buf jpay; /* payload entries of the writes since the last commit */
-        bool jpay_over;     /* jpay passed SH_PAYLOAD_MAX: the next commit is a checkpoint */
-        bool ckpt_all;      /* every file must be synced at the next checkpoint (replayed) */
-        struct cf_buf rec;  /* manifest record of the current state (copied at checkpoint) */
+        void *jh;             /* journal backing file, opened on first use */
+        uint64_t jofs;        /* end of the last record of the current chain (next append) */
+        struct cf_buf jpay;   /* payload entries of the writes since the last commit */
+        bool jpay_over;       /* jpay passed SH_PAYLOAD_MAX: the next commit is a checkpoint */
+        bool ckpt_all;        /* every file must be synced at the next checkpoint (replayed) */
+        struct cf_buf rec;    /* manifest record of the current state (copied at checkpoint) */
         struct sh_pcache *pc; /* plaintext chunk cache (pcache.c), NULL when off */
-        struct sh_overlay *overlay; /* a read-only open's replayed journal (storage_overlay.h):
-                                     * v->ops/v->st read through it; owned; else NULL */
+        struct sh_nonce_pool *nonces; /* nonce.c: random bytes for chunk nonces, or NULL */
+        bool no_pool;                 /* the pool cannot be made fork-safe here: none */
+        struct sh_overlay *overlay;   /* a read-only open's replayed journal (storage_overlay.h):
+                                       * v->ops/v->st read through it; owned; else NULL */
 };
 
 struct shield_file {
@@ -213,6 +216,11 @@ void sh_pc_drop(struct shield_volume *v, struct sh_inode *ino, uint64_t from, ui
 void sh_pc_forget(struct shield_volume *v, struct sh_inode *ino);
 /* Wipes and frees the whole cache (volume close). */
 void sh_pc_free(struct shield_volume *v);
+/* nonce.c: a fresh random chunk nonce, from a per-volume pool of random bytes that a forked
+ * child never shares (MADV_WIPEONFORK), or straight from cf_random. CF_E_CRYPTO. */
+CF_FN sh_nonce(struct shield_volume *v, uint8_t out[SH_NONCE_SIZE]);
+/* Wipes and unmaps the pool (volume close). */
+void sh_nonce_free(struct shield_volume *v);
 /* Backing file names: 32 hex digits of the id + ".d" (data) or ".t" (tree). */
 void sh_backing_name(const uint8_t id[SH_ID_SIZE], char kind, char out[SH_ID_SIZE * 2 + 3]);
 /* Checks one file from the backing storage (see shield_volume_verify); returns the number

@@ -545,9 +545,9 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
 }
 
 /* Seals a full chunk of plaintext for slot `slot` into ct and describes it in *e. */
-static CF_FN chunk_seal(struct sh_inode *ino, uint64_t chunk, unsigned slot,
-                        const uint8_t plain[SHIELD_CHUNK_SIZE], uint8_t ct[SHIELD_CHUNK_SIZE],
-                        struct sh_entry *e)
+static CF_FN chunk_seal(struct shield_volume *v, struct sh_inode *ino, uint64_t chunk,
+                        unsigned slot, const uint8_t plain[SHIELD_CHUNK_SIZE],
+                        uint8_t ct[SHIELD_CHUNK_SIZE], struct sh_entry *e)
 {
         struct sh_state *s = ino->state;
         uint8_t aad[SH_ID_SIZE + 16], nonce[SH_NONCE_SIZE], tag[SH_GCM_TAG_SIZE];
@@ -555,7 +555,7 @@ static CF_FN chunk_seal(struct sh_inode *ino, uint64_t chunk, unsigned slot,
         int n = 0, fin = 0;
         bool ok;
 
-        TRY(cf_random(nonce, sizeof(nonce)));
+        TRY(sh_nonce(v, nonce));
         chunk_aad(ino, chunk, pending, aad);
         ok = EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, nonce) == 1 &&
              EVP_EncryptUpdate(s->enc, NULL, &n, aad, (int)sizeof(aad)) == 1 &&
@@ -584,7 +584,7 @@ static CF_FN write_chunk(struct shield_volume *v, struct sh_inode *ino, uint64_t
         TRY(path_dirty(v, ino, chunk, &leaf));
         e = &leaf->e[chunk & (SH_FANOUT - 1)];
         slot = choose_slot(e, ino->version + 1);
-        TRY(chunk_seal(ino, chunk, slot, plain, ct, &ne));
+        TRY(chunk_seal(v, ino, chunk, slot, plain, ct, &ne));
         s->d_unsynced = true;
         sh_journal_note(v, ino, SH_JP_DATA, sh_chunk_offset(chunk, slot), ct, sizeof(ct));
         TRY(v->ops->pwrite(v->st, s->hd, ct, sizeof(ct), sh_chunk_offset(chunk, slot)));
@@ -651,7 +651,7 @@ static CF_FN wrun_add(struct shield_volume *v, struct sh_inode *ino, struct wrun
                 r->first = chunk;
                 r->slot = slot;
         }
-        TRY(chunk_seal(ino, chunk, slot, plain, s->io + (size_t)r->n * SHIELD_CHUNK_SIZE,
+        TRY(chunk_seal(v, ino, chunk, slot, plain, s->io + (size_t)r->n * SHIELD_CHUNK_SIZE,
                        &r->e[r->n]));
         r->plain[r->n] = plain;
         r->n++;

@@ -882,6 +882,7 @@ static CF_FN recover(struct shield_volume *v)
 static void volume_free(struct shield_volume *v)
 {
         sh_pc_free(v); /* first: its slots name the inodes freed below */
+        sh_nonce_free(v);
         for (size_t i = 0; i < v->m.n; i++) {
                 sh_file_release(v, v->m.ino[i], true);
         }

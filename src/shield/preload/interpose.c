@@ -700,7 +700,9 @@ static int reload(struct pre_vol *vol, const struct pre_family_vol *fv, bool rdo
 
 static bool writer_alive(pid_t w)
 {
-        return w != 0 && w != getpid() && (kill(w, 0) == 0 || errno == EPERM);
+        /* g_pid, not getpid(): this runs before every write. A vfork child (same memory, its
+         * parent suspended) counts as its parent here, which is what it is to the volume. */
+        return w != 0 && w != g_pid && (kill(w, 0) == 0 || errno == EPERM);
 }
 
 /* Brings the volume up to the family's latest commit; with for_write, also takes the write
@@ -738,7 +740,7 @@ static int sync_vol(struct pre_vol *vol, bool for_write)
                 r = reload(vol, fv, rdonly);
         }
         if (r == 0 && for_write) {
-                fv->writer = getpid();
+                fv->writer = g_pid;
         }
         family_unlock();
         return r;
