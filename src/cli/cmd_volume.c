@@ -59,7 +59,7 @@ static int open_volume(const char *dir, const char *key_file, struct shield_posi
         if (status != 0) {
                 return status;
         }
-        s = shield_posix_open(dir, false, st);
+        s = shield_posix_open_rdonly(dir, st);
         if (cf_ok(s)) {
                 s = shield_volume_open(&shield_posix_ops, *st, key, NULL, 0,
                                        SHIELD_OPEN_ACCEPT_ANY_TAG | SHIELD_OPEN_RDONLY, v);

@@ -88,6 +88,11 @@ struct shield_posix;
  * directories are refused. Free with shield_posix_close. */
 CF_FN shield_posix_open(const char *dir, bool create, struct shield_posix **ret);
 /* Closes the directory fd and frees st. NULL is a no-op. */
+/* The same over a directory that is only read (offline inspection, read-only media): files
+ * are opened O_RDONLY; creating, truncating, writing, renaming and unlinking are refused
+ * with CF_E_PERMISSION. fsync and sync_dir still work (on descriptors opened read-only).
+ * For volumes opened with SHIELD_OPEN_RDONLY. */
+CF_FN shield_posix_open_rdonly(const char *dir, struct shield_posix **ret);
 void shield_posix_close(struct shield_posix *st);
 
 /* In-memory storage for tests and fuzzers (not thread-safe on its own; the volume's mutex

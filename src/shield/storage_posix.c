@@ -15,6 +15,7 @@
 
 struct shield_posix {
         int dirfd;
+        bool rdonly; /* shield_posix_open_rdonly: nothing is ever written */
 };
 
 struct posix_file {
@@ -42,12 +43,13 @@ static CF_FN check_name(const char *name)
 static cf_status p_open(void *st, const char *name, unsigned flags, void **ret)
 {
         struct shield_posix *p = st;
-        int of = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
+        int of = (p->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
         struct posix_file *f;
         struct stat sb;
         int fd;
 
         TRY(check_name(name));
+        ENSURE(!p->rdonly || !(flags & (SHIELD_ST_CREATE | SHIELD_ST_TRUNC)), CF_E_PERMISSION);
         of |= (flags & SHIELD_ST_CREATE) ? O_CREAT : 0;
         of |= (flags & SHIELD_ST_EXCL) ? O_EXCL : 0;
         of |= (flags & SHIELD_ST_TRUNC) ? O_TRUNC : 0;
@@ -109,11 +111,12 @@ static cf_status p_pread(void *st, void *h, void *buf, size_t size, uint64_t off
 
 static cf_status p_pwrite(void *st, void *h, const void *buf, size_t size, uint64_t off)
 {
+        const struct shield_posix *p = st;
         struct posix_file *f = h;
         const uint8_t *b = buf;
         size_t done = 0;
 
-        (void)st;
+        ENSURE(!p->rdonly, CF_E_PERMISSION);
         ENSURE(off <= INT64_MAX - SHIELD_IO_MAX && size <= SHIELD_IO_MAX, CF_E_LIMIT);
         while (done < size) {
                 ssize_t n = pwrite(f->fd, b + done, size - done, (off_t)(off + done));
@@ -142,9 +145,10 @@ static cf_status p_size(void *st, void *h, uint64_t *ret)
 
 static cf_status p_truncate(void *st, void *h, uint64_t size)
 {
+        const struct shield_posix *p = st;
         struct posix_file *f = h;
 
-        (void)st;
+        ENSURE(!p->rdonly, CF_E_PERMISSION);
         ENSURE(size <= INT64_MAX, CF_E_LIMIT);
         TRY_ERRNO(ftruncate(f->fd, (off_t)size));
         return CF_OK;
@@ -163,6 +167,7 @@ static cf_status p_rename(void *st, const char *from, const char *to)
 {
         struct shield_posix *p = st;
 
+        ENSURE(!p->rdonly, CF_E_PERMISSION);
         TRY(check_name(from));
         TRY(check_name(to));
         TRY_ERRNO(renameat(p->dirfd, from, p->dirfd, to));
@@ -173,6 +178,7 @@ static cf_status p_unlink(void *st, const char *name)
 {
         struct shield_posix *p = st;
 
+        ENSURE(!p->rdonly, CF_E_PERMISSION);
         TRY(check_name(name));
         TRY_ERRNO(unlinkat(p->dirfd, name, 0));
         return CF_OK;
@@ -249,6 +255,17 @@ CF_FN shield_posix_open(const char *dir, bool create, struct shield_posix **ret)
                 return cf_fail(CF_E_NOMEM);
         }
         p->dirfd = fd;
+        p->rdonly = false;
+        *ret = p;
+        return CF_OK;
+}
+
+CF_FN shield_posix_open_rdonly(const char *dir, struct shield_posix **ret)
+{
+        struct shield_posix *p;
+
+        TRY(shield_posix_open(dir, false, &p));
+        p->rdonly = true;
         *ret = p;
         return CF_OK;
 }

@@ -135,3 +135,31 @@ def test_read_only_tools_replay_the_journal_in_memory(tmp_path):
     assert p.returncode == 0 and b"ok: 0 problems" in p.stdout, p.stdout + p.stderr
     p = coffer("volume", "cat", str(vol), "c", "--key-file", str(key))
     assert p.returncode == 0 and p.stdout == b"content of c\n" * 1000
+
+
+def test_read_only_media(tmp_path):
+    """Incident work on a copy mounted read-only: ls, cat and verify open every backing file
+    read-only and write nothing (a read-only bind mount in a private mount namespace)."""
+    import pytest
+    import shlex
+    vol, key = _volume(tmp_path)
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a private mount namespace here (unshare -m): %s"
+                    % probe.stderr.decode().strip())
+    mount = "mount --bind {v} {v} && mount -o remount,bind,ro {v}".format(v=shlex.quote(str(vol)))
+    cmds = [
+        "touch %s/x 2>/dev/null && echo WRITABLE" % shlex.quote(str(vol)),
+        "%s --json volume ls %s --key-file %s" % (COFFER, vol, key),
+        "%s volume cat %s a.txt --key-file %s" % (COFFER, vol, key),
+        "%s volume verify %s --key-file %s" % (COFFER, vol, key),
+    ]
+    before = {n: open(os.path.join(vol, n), "rb").read() for n in os.listdir(vol)}
+    p = subprocess.run(["unshare", "-m", "sh", "-c", mount + " && " + " && ".join(cmds[1:]) +
+                        " && { " + cmds[0] + " || true; }"],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    assert "WRITABLE" not in out  # the mount really is read-only
+    assert '"a.txt"' in out and "content of a.txt\n" * 1000 in out and "ok: 0 problems" in out
+    assert {n: open(os.path.join(vol, n), "rb").read() for n in os.listdir(vol)} == before
