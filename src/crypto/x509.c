@@ -112,13 +112,31 @@ static cf_status append_bio(BIO *bio, struct cf_buf *out)
         return cf_buf_append(out, data, (size_t)n);
 }
 
+/* Appends k's PKCS#8 DER to out; a key longer than CF_X509_KEY_MAX is too_big. The DER
+ * copy OpenSSL made is wiped. */
+static cf_status pkcs8_append(EVP_PKEY *k, enum cf_errcode too_big, struct cf_buf *out)
+{
+        PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+        unsigned char *der = NULL;
+        cf_status s;
+        int n;
+
+        if (p8 == NULL) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        if (n <= 0) {
+                return ossl_fail(CF_E_CRYPTO);
+        }
+        s = (size_t)n <= CF_X509_KEY_MAX ? cf_buf_append(out, der, (size_t)n) : cf_fail(too_big);
+        OPENSSL_clear_free(der, (size_t)n);
+        return s;
+}
+
 cf_status cf_x509_key_generate(enum cf_x509_alg alg, struct cf_buf *out)
 {
         CF_CLEANUP(pkey_freep) EVP_PKEY *k = NULL;
-        PKCS8_PRIV_KEY_INFO *p8;
-        unsigned char *der = NULL;
-        int n;
-        cf_status s;
 
         switch (alg) {
         case CF_X509_ED25519:
@@ -145,19 +163,7 @@ cf_status cf_x509_key_generate(enum cf_x509_alg alg, struct cf_buf *out)
         if (k == NULL) {
                 return ossl_fail(CF_E_CRYPTO);
         }
-        p8 = EVP_PKEY2PKCS8(k);
-        if (p8 == NULL) {
-                return ossl_fail(CF_E_CRYPTO);
-        }
-        n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-        PKCS8_PRIV_KEY_INFO_free(p8);
-        if (n <= 0) {
-                return ossl_fail(CF_E_CRYPTO);
-        }
-        s = (size_t)n <= CF_X509_KEY_MAX ? cf_buf_append(out, der, (size_t)n)
-                                         : cf_fail(CF_E_INTERNAL);
-        OPENSSL_clear_free(der, (size_t)n);
-        return s;
+        return pkcs8_append(k, CF_E_INTERNAL, out);
 }
 
 /* The digest a key signs certificates with: none for Ed25519 (pure), SHA-384 for P-384,
@@ -790,10 +796,6 @@ cf_status cf_x509_key_from_pem(struct cf_slice pem, struct cf_buf *out)
 {
         CF_CLEANUP(pkey_freep) EVP_PKEY *k = NULL;
         CF_CLEANUP(bio_freep) BIO *bio = NULL;
-        PKCS8_PRIV_KEY_INFO *p8;
-        unsigned char *der = NULL;
-        int n;
-        cf_status s;
 
         ENSURE(pem.size > 0 && pem.size <= 4 * CF_X509_KEY_MAX, CF_E_KEY);
         bio = BIO_new_mem_buf(pem.ptr, (int)pem.size);
@@ -802,18 +804,7 @@ cf_status cf_x509_key_from_pem(struct cf_slice pem, struct cf_buf *out)
         if (k == NULL) {
                 return ossl_fail(CF_E_KEY);
         }
-        p8 = EVP_PKEY2PKCS8(k);
-        if (p8 == NULL) {
-                return ossl_fail(CF_E_CRYPTO);
-        }
-        n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-        PKCS8_PRIV_KEY_INFO_free(p8);
-        if (n <= 0) {
-                return ossl_fail(CF_E_CRYPTO);
-        }
-        s = (size_t)n <= CF_X509_KEY_MAX ? cf_buf_append(out, der, (size_t)n) : cf_fail(CF_E_KEY);
-        OPENSSL_clear_free(der, (size_t)n);
-        return s;
+        return pkcs8_append(k, CF_E_KEY, out);
 }
 
 cf_status cf_x509_cert_from_pem(struct cf_slice pem, struct cf_buf *out)

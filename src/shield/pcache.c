@@ -213,7 +213,7 @@ void sh_pc_forget(struct shield_volume *v, struct sh_inode *ino)
 }
 
 /* Wipes every slot ever filled, unmaps, and detaches the cache from every inode. */
-static void pcache_destroy(struct shield_volume *v)
+void sh_pc_free(struct shield_volume *v)
 {
         struct sh_pcache *pc = v->pc;
 
@@ -236,11 +236,6 @@ static void pcache_destroy(struct shield_volume *v)
         free(pc->bucket);
         free(pc);
         v->pc = NULL;
-}
-
-void sh_pc_free(struct shield_volume *v)
-{
-        pcache_destroy(v);
 }
 
 static CF_FN pcache_create(uint32_t n, struct sh_pcache **ret)
@@ -285,7 +280,7 @@ CF_FN shield_volume_set_cache(struct shield_volume *v, size_t bytes)
 
         cf_assert(pthread_mutex_lock(&v->lock) == 0);
         if (v->pc == NULL || v->pc->n != n) {
-                pcache_destroy(v);
+                sh_pc_free(v);
                 if (n > 0) {
                         s = pcache_create((uint32_t)n, &pc);
                         if (cf_ok(s)) {

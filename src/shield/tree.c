@@ -471,8 +471,9 @@ static CF_FN io_buffer(struct sh_state *s)
 /* Reads chunks [first, last] (last < capacity) into dst, which receives the plaintext of
  * bytes [skip, skip + len) of that range. Chunks that lie next to each other on disk (one
  * leaf, present, one slot) are read with one pread and verified against the leaf one by
- * one; full chunks are decrypted straight into dst. Reports through *ret_n how many bytes
- * of dst it filled (at least one chunk's worth). */
+ * one; full chunks are decrypted straight into dst. With keep, each chunk it authenticated
+ * also goes into the plaintext cache. Reports through *ret_n how many bytes of dst it filled
+ * (at least one chunk's worth). */
 static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t first, uint64_t last,
                       size_t skip, size_t len, uint8_t *dst, uint8_t tmp[SHIELD_CHUNK_SIZE],
                       bool keep, size_t *ret_n)
@@ -482,13 +483,11 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         const struct sh_entry *e0;
         uint64_t end = first + 1, leaf_end = ((first >> SH_FANOUT_SHIFT) + 1) << SH_FANOUT_SHIFT;
         size_t got = 0, done = 0;
-        cf_status st = CF_OK;
 
         TRY(load_node(v, ino, 0, first >> SH_FANOUT_SHIFT, &leaf));
         e0 = &leaf->e[first & (SH_FANOUT - 1)];
         if (!(e0->flags & SH_ENTRY_F_PRESENT) || first == last) {
                 size_t n = SHIELD_CHUNK_SIZE - skip < len ? SHIELD_CHUNK_SIZE - skip : len;
-
                 const uint8_t *plain = tmp;
 
                 if (skip == 0 && n == SHIELD_CHUNK_SIZE) {
@@ -516,7 +515,7 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
         TRY(v->ops->pread(v->st, s->hd, s->io, (size_t)(end - first) * SHIELD_CHUNK_SIZE,
                           sh_chunk_offset(first, entry_slot(e0)), &got));
         ENSURE(got == (size_t)(end - first) * SHIELD_CHUNK_SIZE, CF_E_TRUNCATED);
-        for (uint64_t c = first; c < end && done < len && cf_ok(st); c++) {
+        for (uint64_t c = first; c < end && done < len; c++) {
                 const uint8_t *ct = s->io + (size_t)(c - first) * SHIELD_CHUNK_SIZE;
                 const struct sh_entry *e = &leaf->e[c & (SH_FANOUT - 1)];
                 size_t in = c == first ? skip : 0;
@@ -524,22 +523,19 @@ static CF_FN read_run(struct shield_volume *v, struct sh_inode *ino, uint64_t fi
                     SHIELD_CHUNK_SIZE - in < len - done ? SHIELD_CHUNK_SIZE - in : len - done;
 
                 if (in == 0 && n == SHIELD_CHUNK_SIZE) {
-                        st = chunk_decrypt(ino, s->dec, c, e, ct, dst + done);
-                        if (cf_ok(st) && keep) {
+                        TRY(chunk_decrypt(ino, s->dec, c, e, ct, dst + done));
+                        if (keep) {
                                 sh_pc_put(v, ino, c, dst + done);
                         }
                 } else {
-                        st = chunk_decrypt(ino, s->dec, c, e, ct, tmp);
-                        if (cf_ok(st)) {
-                                if (keep) {
-                                        sh_pc_put(v, ino, c, tmp);
-                                }
-                                memcpy(dst + done, tmp + in, n);
+                        TRY(chunk_decrypt(ino, s->dec, c, e, ct, tmp));
+                        if (keep) {
+                                sh_pc_put(v, ino, c, tmp);
                         }
+                        memcpy(dst + done, tmp + in, n);
                 }
                 done += n;
         }
-        TRY(st);
         *ret_n = done;
         return CF_OK;
 }

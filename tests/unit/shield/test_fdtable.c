@@ -241,6 +241,16 @@ static void test_config_good(void **state)
                                 "\"key\":\"" KEY_B64 "\",\"expected_tags\":[]}]}",
                                 &g_cfg)));
         assert_string_equal(g_cfg.vol[0].mount, "/m/x");
+        assert_int_equal(g_cfg.vol[0].cache_bytes, SHIELD_CACHE_DEFAULT); /* absent: default */
+        pre_config_wipe(&g_cfg);
+        /* The plaintext cache: 0 (off) and the largest value. */
+        assert_true(cf_ok(
+            parse("{\"volumes\":[{\"mount\":\"/m\",\"backing\":\"/b\",\"key\":\"" KEY_B64
+                  "\",\"cache_mib\":0},{\"mount\":\"/n\",\"backing\":\"/c\",\"key\":\"" KEY_B64
+                  "\",\"cache_mib\":4096}]}",
+                  &g_cfg)));
+        assert_int_equal(g_cfg.vol[0].cache_bytes, 0);
+        assert_int_equal(g_cfg.vol[1].cache_bytes, (size_t)4096 << 20);
         pre_config_wipe(&g_cfg);
 }
 
@@ -315,6 +325,17 @@ static void test_config_bad(void **state)
             "\"}]}",
             "{\"volumes\": [{\"mount\": \"/m\n\", \"backing\": \"/b\", \"key\": \"" KEY_B64 "\"}]}",
             "{\"volumes\": [{\"mount\": \"/m\", \"backing\": \"/b\", \"key\": \"" KEY_B64 "\",}]}",
+            /* cache_mib: too large, negative, a string, a fraction, repeated */
+            "{\"volumes\": [{\"mount\": \"/m\", \"backing\": \"/b\", \"key\": \"" KEY_B64
+            "\", \"cache_mib\": 4097}]}",
+            "{\"volumes\": [{\"mount\": \"/m\", \"backing\": \"/b\", \"key\": \"" KEY_B64
+            "\", \"cache_mib\": -1}]}",
+            "{\"volumes\": [{\"mount\": \"/m\", \"backing\": \"/b\", \"key\": \"" KEY_B64
+            "\", \"cache_mib\": \"64\"}]}",
+            "{\"volumes\": [{\"mount\": \"/m\", \"backing\": \"/b\", \"key\": \"" KEY_B64
+            "\", \"cache_mib\": 1.5}]}",
+            "{\"volumes\": [{\"mount\": \"/m\", \"backing\": \"/b\", \"key\": \"" KEY_B64
+            "\", \"cache_mib\": 1, \"cache_mib\": 2}]}",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 cf_status s = parse(bad[i], &g_cfg);
